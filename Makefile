@@ -1,0 +1,38 @@
+# `make demo` and `make test` are the two set-up commands of the README.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU wheels on this machine type; override e.g. TORCH_SPEC="torch>=2.1" TF_SPEC=tensorflow.
+TORCH_SPEC ?= torch==2.13.0
+TF_SPEC ?= tensorflow-cpu
+JAX_SPEC ?= jax
+BACKENDS ?= tensorflow torch jax
+PYTEST_ARGS ?=
+
+.PHONY: install test lint demo clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q "$(TF_SPEC)" "$(JAX_SPEC)" -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Runs the whole suite once per backend; fails if any backend fails.
+test: $(VENV)/.installed
+	@status=0; for b in $(BACKENDS); do \
+	  echo "=== KERAS_BACKEND=$$b"; \
+	  KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests || status=1; \
+	done; exit $$status
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check keras_hsifusion tests training benchmarks
+	$(VENV)/bin/ruff format --check keras_hsifusion tests training benchmarks
+
+demo: $(VENV)/.installed
+	$(PY) -m keras_hsifusion.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -1,0 +1,1 @@
+"""Reusable, serializable layers of the zoo's models."""
