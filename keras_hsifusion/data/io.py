@@ -82,10 +82,9 @@ def _wavelengths(entries, n_bands, key=None):
 
 
 def _read_mat(path, key, layout, wavelengths_key):
-    try:
-        entries = scipy.io.loadmat(path)
-    except NotImplementedError:  # MATLAB v7.3 is HDF5
+    if h5py.is_hdf5(path):  # MATLAB v7.3 files are HDF5
         return _read_h5(path, key, layout, wavelengths_key, matlab=True)
+    entries = scipy.io.loadmat(path)
     entries = {k: v for k, v in entries.items() if not k.startswith("__")}
     name = _pick(entries, path, key)
     cube = _as_cube(entries[name], path, name, layout)
