@@ -1,1 +1,3 @@
 """The model zoo."""
+
+from keras_hsifusion.applications.msst_net import MBAE, MPAE, MSSTNet

@@ -1,0 +1,374 @@
+"""MSST-Net: multiscale spatial-spectral transformer network for HSI/MSI fusion."""
+
+import math
+
+import keras
+from keras import layers
+
+from keras_hsifusion.applications.msst_net._layers import (
+    BranchWeights,
+    MSSTCrop,
+    MSSTPad,
+    PixelShuffle,
+    TorchResize,
+)
+from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding
+from keras_hsifusion.layers.spat import SpaT
+from keras_hsifusion.layers.spet import SpeT
+
+
+def _check_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
+
+
+def _check_size(name, value):
+    try:
+        size = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        size = ()
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"`{name}` must be a pair of positive ints. Received: {name}={value!r}")
+    return list(size)
+
+
+def _check_position_embedding(value):
+    if value not in ("learned", None):
+        raise ValueError(
+            "`position_embedding` must be 'learned' or None. "
+            f"Received: position_embedding={value!r}"
+        )
+
+
+def _lcm(*values):
+    out = 1
+    for v in values:
+        out = out * v // math.gcd(out, v)
+    return out
+
+
+def _load_model(model, what):
+    if isinstance(model, str) or hasattr(model, "__fspath__"):
+        return keras.saving.load_model(model, compile=False)
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"`{what}` must be a keras Model or the path of a `.keras` file. "
+            f"Received: {type(model).__name__}"
+        )
+    return model
+
+
+@keras.saving.register_keras_serializable(package="keras_hsifusion")
+class MSSTNet(keras.Model):
+    """MSST-Net, multiscale spatial-spectral transformer network for HSI/MSI fusion.
+
+    Paper: Ma, Zhang, Huang, Zhang, Liu, Zhang, "Multiscale Spatial-Spectral Transformer
+    Network for Hyperspectral and Multispectral Image Fusion", Information Fusion 98, 2023.
+    Official code: https://github.com/jx-mzc/MSST-Net (`model/net.py`, class `Net`).
+
+    An LR branch (shallow conv of `[lr_hsi, bilinear-down hr_msi]`, ResBlocks) is refined by
+    three spectral transformers (`SpeT`) on band embeddings of width `D, D/2, 2D` and
+    upsampled by pixel shuffle; an HR branch (shallow conv of `[bilinear-up lr_hsi, hr_msi]`,
+    ResBlocks) is refined by three spatial transformers (`SpaT`) on patch embeddings of size
+    `p, p/2, 2p`; both are fused by two convolutions. The four bugs of the official release
+    are fixed as described in docs/differences.md (MSST-Net 1-4).
+
+    Any spatial size works: the inputs are reflect-padded inside the model so that every
+    patch size divides the HR image and `hsi_heads` divides the LR pixel count, and the
+    output is cropped back. Sizes the official code accepts are not padded.
+
+    Args:
+        hsi_bands: bands `C` of the hyperspectral image.
+        msi_bands: bands `c` of the multispectral image.
+        scale: integer resolution ratio between `hr_msi` and `lr_hsi`. Default 8.
+        n_feats: width of the convolutional branches. Default 64.
+        hsi_embed_dim: band embedding width `D` (scales use `D, D // 2, 2 * D`). Default 32.
+        msi_embed_dim: patch embedding width. Default 256.
+        hsi_heads: SpeT heads (pixels are split among them). Default 4.
+        msi_heads: SpaT heads; must divide `msi_embed_dim`. Default 4.
+        patch_size: base patch size `p` (scales use `p, p // 2, 2 * p`). Default 16.
+        hsi_res_blocks: ResBlocks of the LR branch. Default 5.
+        msi_res_blocks: ResBlocks of the HR branch. Default 5.
+        hsi_num_layers: blocks per SpeT. Default 4.
+        msi_num_layers: blocks per SpaT. Default 4.
+        position_embedding: `"learned"` (default) for learned position embeddings at the
+            reference grid, resized to other grids; `None` for none.
+        reference_size: `(h, w)` of the LR training patch the position embeddings are learned
+            at; the HR grid is `scale` times larger. Default `(16, 16)` (official: 16x16 LR,
+            128x128 HR at x8).
+        dtype: dtype policy of the layers.
+        name: model name.
+
+    Inputs: `{"lr_hsi": (B, h, w, C), "hr_msi": (B, scale*h, scale*w, c)}`.
+    Output: `(B, scale*h, scale*w, C)`.
+
+    Examples:
+    >>> model = MSSTNet(hsi_bands=31, msi_bands=3, scale=8)
+    >>> lr = keras.random.uniform((1, 16, 16, 31))
+    >>> hr = keras.random.uniform((1, 128, 128, 3))
+    >>> model({"lr_hsi": lr, "hr_msi": hr}).shape
+    (1, 128, 128, 31)
+    """
+
+    def __init__(
+        self,
+        hsi_bands,
+        msi_bands,
+        scale=8,
+        n_feats=64,
+        hsi_embed_dim=32,
+        msi_embed_dim=256,
+        hsi_heads=4,
+        msi_heads=4,
+        patch_size=16,
+        hsi_res_blocks=5,
+        msi_res_blocks=5,
+        hsi_num_layers=4,
+        msi_num_layers=4,
+        position_embedding="learned",
+        reference_size=(16, 16),
+        dtype=None,
+        name="msst_net",
+        **kwargs,
+    ):
+        for arg, value, minimum in (
+            ("hsi_bands", hsi_bands, 1),
+            ("msi_bands", msi_bands, 1),
+            ("scale", scale, 1),
+            ("n_feats", n_feats, 1),
+            ("hsi_embed_dim", hsi_embed_dim, 2),
+            ("msi_embed_dim", msi_embed_dim, 1),
+            ("hsi_heads", hsi_heads, 1),
+            ("msi_heads", msi_heads, 1),
+            ("patch_size", patch_size, 2),
+            ("hsi_res_blocks", hsi_res_blocks, 0),
+            ("msi_res_blocks", msi_res_blocks, 0),
+            ("hsi_num_layers", hsi_num_layers, 1),
+            ("msi_num_layers", msi_num_layers, 1),
+        ):
+            _check_int(arg, value, minimum)
+        if msi_embed_dim % msi_heads:
+            raise ValueError(
+                "`msi_embed_dim` must be divisible by `msi_heads`. "
+                f"Received: msi_embed_dim={msi_embed_dim}, msi_heads={msi_heads}"
+            )
+        _check_position_embedding(position_embedding)
+        reference_size = _check_size("reference_size", reference_size)
+
+        band_dims = (hsi_embed_dim, hsi_embed_dim // 2, hsi_embed_dim * 2)
+        patch_sizes = (patch_size, patch_size // 2, patch_size * 2)
+        patch_lcm = _lcm(*patch_sizes)
+        lr_multiple = patch_lcm // math.gcd(patch_lcm, scale)
+        hr_reference = [scale * s for s in reference_size]
+        kw = {"dtype": dtype}
+
+        # === Layers ===
+        pad = MSSTPad(lr_multiple, hsi_heads, scale, name="pad", **kw)
+        upsample_lr = TorchResize(scale, name="lr_hsi_up", **kw)
+        downsample_hr = TorchResize(1.0 / scale, name="hr_msi_down", **kw)
+        shallow1 = layers.Conv2D(n_feats, 3, padding="same", name="shallow1", **kw)
+        shallow2 = layers.Conv2D(n_feats, 3, padding="same", name="shallow2", **kw)
+
+        def res_blocks(x, count, prefix):
+            skip = x
+            for i in range(count):
+                y = layers.Conv2D(n_feats, 3, padding="same", name=f"{prefix}_{i}_conv1", **kw)(x)
+                y = layers.ReLU(name=f"{prefix}_{i}_relu", **kw)(y)
+                y = layers.Conv2D(n_feats, 3, padding="same", name=f"{prefix}_{i}_conv2", **kw)(y)
+                x = layers.Add(name=f"{prefix}_{i}_add", **kw)([y, x])
+            return layers.Add(name=f"{prefix}_skip", **kw)([skip, x])
+
+        # === Functional Model ===
+        lr_hsi = keras.Input(shape=(None, None, hsi_bands), name="lr_hsi")
+        hr_msi = keras.Input(shape=(None, None, msi_bands), name="hr_msi")
+        lr, hr = pad([lr_hsi, hr_msi])
+        lr_up = upsample_lr(lr)
+        hr_down = downsample_hr(hr)
+
+        # LR branch.
+        z = shallow1(layers.Concatenate(name="lr_concat", **kw)([lr, hr_down]))
+        z = res_blocks(z, hsi_res_blocks, "rb1")
+        z = layers.Conv2D(hsi_bands, 3, padding="same", name="conv_tail1", **kw)(z)
+        # HR branch.
+        x = shallow2(layers.Concatenate(name="hr_concat", **kw)([lr_up, hr]))
+        x = res_blocks(x, msi_res_blocks, "rb2")
+        x = layers.Conv2D(hsi_bands, 3, padding="same", name="conv_tail2", **kw)(x)
+
+        # Spectral transformers on three band-embedding widths (official scales 1, 2, 3).
+        # Each scale has its own norm/conv/embedding: docs/differences.md, MSST-Net 1.
+        spectral = []
+        for k, dim in enumerate(band_dims, start=1):
+            t = BandEmbedding(
+                dim,
+                position_embedding=position_embedding,
+                reference_grid=reference_size,
+                name=f"band_embedding_{k}",
+                **kw,
+            )(z)
+            t = SpeT(hsi_heads, hsi_num_layers, name=f"spectral_layers_{k}", **kw)(t)
+            t = layers.LayerNormalization(epsilon=1e-5, name=f"spectral_norm_{k}", **kw)(t)
+            t = layers.Dense(hsi_bands, name=f"band_unembed_{k}", **kw)(t)
+            t = layers.Conv2D(hsi_bands, 3, padding="same", name=f"spectral_conv_{k}", **kw)(t)
+            spectral.append(t)
+        z_hsi = BranchWeights(("a", "b", "c"), name="spectral_weights", **kw)(spectral)
+        z = layers.Add(name="spectral_add", **kw)([z, z_hsi])
+        z = layers.Conv2D(n_feats, 3, padding="same", name="upsample_conv1", **kw)(z)
+        z = layers.Activation("gelu", name="upsample_gelu", **kw)(z)
+        z = layers.Conv2D(scale * scale * n_feats, 3, padding="same", name="upsample_conv2", **kw)(
+            z
+        )
+        z = PixelShuffle(scale, name="upsample_shuffle", **kw)(z)
+        z = layers.Conv2D(hsi_bands, 3, padding="same", name="upsample_conv3", **kw)(z)
+
+        # Spatial transformers on three patch sizes (official scales 16, 8, 32 at p = 16).
+        spatial = []
+        for k, p in enumerate(patch_sizes, start=1):
+            t = PatchEmbedding(
+                msi_embed_dim,
+                p,
+                position_embedding=position_embedding,
+                reference_grid=[-(-s // p) for s in hr_reference],
+                name=f"patch_embedding_{k}",
+                **kw,
+            )(x)
+            t = SpaT(msi_heads, msi_num_layers, name=f"spatial_layers_{k}", **kw)(t)
+            t = layers.LayerNormalization(epsilon=1e-5, name=f"spatial_norm_{k}", **kw)(t)
+            t = layers.Conv2DTranspose(
+                hsi_bands, p, strides=p, padding="valid", name=f"patch_unembed_{k}", **kw
+            )(t)
+            t = layers.Conv2D(
+                hsi_bands, 3, padding="same", use_bias=False, name=f"spatial_conv_{k}", **kw
+            )(t)
+            spatial.append(t)
+        x_msi = BranchWeights(("a1", "b1", "c1"), name="spatial_weights", **kw)(spatial)
+        x = layers.Add(name="spatial_add", **kw)([x, x_msi])
+
+        y = layers.Concatenate(name="recon_concat", **kw)([z, x])
+        y = layers.Conv2D(n_feats, 3, padding="same", name="recon_conv1", **kw)(y)
+        y = layers.Activation("gelu", name="recon_gelu", **kw)(y)
+        y = layers.Conv2D(hsi_bands, 3, padding="same", name="recon_conv2", **kw)(y)
+        outputs = MSSTCrop(scale, name="crop", **kw)([y, lr_hsi])
+        super().__init__(
+            inputs={"lr_hsi": lr_hsi, "hr_msi": hr_msi},
+            outputs=outputs,
+            name=name,
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.hsi_bands = hsi_bands
+        self.msi_bands = msi_bands
+        self.scale = scale
+        self.n_feats = n_feats
+        self.hsi_embed_dim = hsi_embed_dim
+        self.msi_embed_dim = msi_embed_dim
+        self.hsi_heads = hsi_heads
+        self.msi_heads = msi_heads
+        self.patch_size = patch_size
+        self.hsi_res_blocks = hsi_res_blocks
+        self.msi_res_blocks = msi_res_blocks
+        self.hsi_num_layers = hsi_num_layers
+        self.msi_num_layers = msi_num_layers
+        self.position_embedding = position_embedding
+        self.reference_size = reference_size
+
+    def get_config(self):
+        return {
+            "hsi_bands": self.hsi_bands,
+            "msi_bands": self.msi_bands,
+            "scale": self.scale,
+            "n_feats": self.n_feats,
+            "hsi_embed_dim": self.hsi_embed_dim,
+            "msi_embed_dim": self.msi_embed_dim,
+            "hsi_heads": self.hsi_heads,
+            "msi_heads": self.msi_heads,
+            "patch_size": self.patch_size,
+            "hsi_res_blocks": self.hsi_res_blocks,
+            "msi_res_blocks": self.msi_res_blocks,
+            "hsi_num_layers": self.hsi_num_layers,
+            "msi_num_layers": self.msi_num_layers,
+            "position_embedding": self.position_embedding,
+            "reference_size": list(self.reference_size),
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+    def load_pretrained_encoders(self, mbae=None, mpae=None):
+        """Copies pretrained MBAE/MPAE encoders into the SpeT/SpaT stacks of each scale.
+
+        Each scale gets its own autoencoder's encoder (the official fine-tuning loads the
+        patch-16 MPAE into all three spatial scales: docs/differences.md, MSST-Net 4).
+
+        Args:
+            mbae: three `MBAE` models (or `.keras` paths) with `embed_dim`
+                `hsi_embed_dim, hsi_embed_dim // 2, 2 * hsi_embed_dim`, or None.
+            mpae: three `MPAE` models (or `.keras` paths) with `embed_dim = msi_embed_dim`
+                and `patch_size` `p, p // 2, 2 * p`, or None.
+
+        Raises:
+            ValueError: if a model is of the wrong kind or its encoder does not fit.
+        """
+        from keras_hsifusion.applications.msst_net.pretrainers import MBAE, MPAE
+
+        pairs = []
+        specs = (
+            (
+                "mbae",
+                mbae,
+                MBAE,
+                "spectral_layers",
+                [
+                    {"embed_dim": d, "heads": self.hsi_heads, "num_layers": self.hsi_num_layers}
+                    for d in (self.hsi_embed_dim, self.hsi_embed_dim // 2, self.hsi_embed_dim * 2)
+                ],
+            ),
+            (
+                "mpae",
+                mpae,
+                MPAE,
+                "spatial_layers",
+                [
+                    {
+                        "embed_dim": self.msi_embed_dim,
+                        "patch_size": p,
+                        "heads": self.msi_heads,
+                        "num_layers": self.msi_num_layers,
+                    }
+                    for p in (self.patch_size, self.patch_size // 2, self.patch_size * 2)
+                ],
+            ),
+        )
+        for arg, models, cls, prefix, expected in specs:
+            if models is None:
+                continue
+            if isinstance(models, (str, keras.Model)) or len(models) != 3:
+                raise ValueError(
+                    f"`{arg}` must be a sequence of three {cls.__name__} models or paths, one "
+                    f"per scale. Received: {models!r}"
+                )
+            for k, (model, want) in enumerate(zip(models, expected, strict=True), start=1):
+                what = f"{arg}[{k - 1}]"
+                model = _load_model(model, what)
+                if not isinstance(model, cls):
+                    raise ValueError(
+                        f"`{what}` must be a {cls.__name__}. Received: {type(model).__name__}"
+                    )
+                got = {key: getattr(model, key) for key in want}
+                if got != want:
+                    raise ValueError(
+                        f"`{what}` does not fit scale {k} of this MSSTNet: expected {want}. "
+                        f"Received: {got}"
+                    )
+                source = model.get_layer("encoder")
+                target = self.get_layer(f"{prefix}_{k}")
+                pairs += list(zip(target.weights, source.weights, strict=True))
+        for target, source in pairs:
+            target.assign(source)

@@ -1,0 +1,47 @@
+"""SpaT: MSST-Net's spatial transformer stack."""
+
+import keras
+from keras import ops
+
+from keras_hsifusion.layers._token_transformer import TokenTransformer
+
+
+@keras.saving.register_keras_serializable(package="keras_hsifusion")
+class SpaT(TokenTransformer):
+    """Spatial transformer stack of MSST-Net (the official `SpaTL`).
+
+    Paper: Ma et al., "Multiscale Spatial-Spectral Transformer Network for Hyperspectral and
+    Multispectral Image Fusion", Information Fusion 2023.
+
+    Each of the `num_layers` blocks is LayerNorm -> global multi-head self-attention over all
+    patch tokens (head width `D / heads`, scale `(D / heads) ** -0.5`) -> residual ->
+    LayerNorm -> 1x1-conv MLP (`mlp_ratio`, GELU) -> residual. Attention goes through
+    `keras.ops.dot_product_attention`, which uses the backend's fused kernel where it has one.
+
+    Args:
+        heads: number of heads; must divide the embedding width `D`. Default 4.
+        num_layers: number of blocks. Default 4.
+        mlp_ratio: hidden width of the MLP over `D`. Default 4.
+        **kwargs: base layer keyword arguments, e.g. `name`, `dtype`.
+
+    Input shape: `(B, rows, columns, D)` patch tokens. Output shape: the same.
+
+    Examples:
+    >>> spat = SpaT(heads=4, num_layers=2)
+    >>> spat(keras.ops.zeros((1, 8, 8, 256))).shape
+    (1, 8, 8, 256)
+    """
+
+    def _check_dim(self, dim):
+        if dim % self.heads:
+            raise ValueError(
+                "The embedding width must be divisible by `heads`. "
+                f"Received: embedding width={dim}, heads={self.heads}"
+            )
+
+    def _attend(self, qkv, b, n):
+        heads, head_dim = self.heads, self.dim // self.heads
+        qkv = ops.reshape(qkv, (b, n, 3, heads, head_dim))
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (b, n, heads, head_dim)
+        out = ops.dot_product_attention(q, k, v, scale=float(head_dim) ** -0.5)
+        return ops.reshape(out, (b, n, self.dim))
