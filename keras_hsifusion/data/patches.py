@@ -15,10 +15,11 @@ def spatial_split(height, width, scale, val_size=48, axis=1, psf_fwhm=None, guar
 
     The held-out region is the last `val_size` HR rows (`axis=0`) or columns (`axis=1`,
     default: the rightmost 48 columns of the protocol); the training region is the start of
-    the scene, ending a guard band earlier. The guard is wide enough that no simulated LR
-    pixel of either region has PSF support (see `degrade`) in the HR pixels of the other, so
-    training inputs carry no information from held-out pixels. All bounds are multiples of
-    `scale`.
+    the scene, ending a guard band earlier. The guard is the narrowest (a multiple of `scale`)
+    for which no HR pixel is seen by both regions, whether as a target or MSI pixel or inside
+    the PSF support (see `degrade`) of one of their LR pixels: a scene simulated whole gives
+    training inputs and targets that carry nothing of the held-out ones. All bounds are
+    multiples of `scale`.
 
     Args:
         height: HR height of the scene.
@@ -29,7 +30,8 @@ def spatial_split(height, width, scale, val_size=48, axis=1, psf_fwhm=None, guar
         axis: 0 to split rows, 1 to split columns. Defaults to 1.
         psf_fwhm: PSF FWHM in HR pixels used for the simulation. Defaults to `scale`.
         guard: HR pixels between the regions. Defaults to the smallest multiple of `scale`
-            that separates the PSF supports (0 when simulating each region on its own).
+            that keeps the two footprints apart (pass 0 if you simulate each region on
+            its own).
 
     Returns:
         `(train_region, val_region)`, each a `(row_slice, col_slice)` pair of HR indices,
@@ -47,11 +49,7 @@ def spatial_split(height, width, scale, val_size=48, axis=1, psf_fwhm=None, guar
     size = full[axis]
     val_size = (int(val_size) // scale) * scale
     if guard is None:
-        # LR pixel j covers HR [s j, s j + s) and sees HR pixels within `radius` of its
-        # centre s j + (s - 1) / 2: both regions' supports stay apart when
-        # guard >= radius - (s - 1) / 2.
-        need = psf_radius(scale, psf_fwhm) - (scale - 1) / 2.0
-        guard = max(0, math.ceil(need / scale)) * scale
+        guard = _min_guard(scale, psf_radius(scale, psf_fwhm))
     elif guard < 0 or guard % scale:
         raise ValueError(
             f"`guard` must be a non-negative multiple of `scale`. Received: guard={guard}"
@@ -69,6 +67,20 @@ def spatial_split(height, width, scale, val_size=48, axis=1, psf_fwhm=None, guar
     if axis == 1:
         return (other, train), (other, val)
     return (train, other), (val, other)
+
+
+def _min_guard(scale, radius):
+    # LR pixel j sees the HR pixels within `radius` of its centre s j + (s - 1) / 2. With the
+    # held-out region starting at HR 0 and the training region ending at -guard, find the
+    # smallest guard for which the footprints (HR pixels + PSF supports) do not meet.
+    guard = 0
+    while True:
+        last_centre = -guard - scale + (scale - 1) / 2.0
+        train_max = max(-guard - 1, math.floor(last_centre + radius))
+        val_min = min(0, math.ceil((scale - 1) / 2.0 - radius))
+        if train_max < val_min:
+            return guard
+        guard += scale
 
 
 def _augment(arrays, rng):
