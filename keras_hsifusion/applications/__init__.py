@@ -1,3 +1,4 @@
 """The model zoo."""
 
+from keras_hsifusion.applications.hssdct import HSSDCT
 from keras_hsifusion.applications.msst_net import MBAE, MPAE, MSSTNet

@@ -1,0 +1,198 @@
+"""HDRTB: HSSDCT's hierarchical dense-residue transformer block."""
+
+from keras import layers, ops
+
+from keras_hsifusion.layers._utils import build_sublayer, dense, gelu, layer_norm, lrelu, register
+from keras_hsifusion.layers.sscl import SSCL, check_sscl_config
+
+
+@register
+class HierarchicalTransformerBlock(layers.Layer):
+    """One hierarchical transformer block of HSSDCT: SSCL, post-norm, residual, post-norm MLP.
+
+    `x + LN1(SSCL(x))`, then `+ LN2(MLP(.))` with an exact-GELU MLP of `mlp_ratio * C` hidden
+    units, as in the official `HierarchicalTransformerBlock`.
+
+    Args:
+        num_heads: heads of the spatial correlation.
+        window_size: window side of this block.
+        base_window_size: base window side (default 8).
+        mlp_ratio: hidden width of the MLP relative to the channels (default 4.0).
+
+    Input shape: `(B, H, W, C)`. Output shape: the same.
+    """
+
+    def __init__(self, num_heads, window_size, base_window_size=8, mlp_ratio=4.0, **kwargs):
+        super().__init__(**kwargs)
+        if not mlp_ratio > 0:
+            raise ValueError(f"`mlp_ratio` must be positive. Received: mlp_ratio={mlp_ratio}")
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.base_window_size = base_window_size
+        self.mlp_ratio = mlp_ratio
+        self.correlation = SSCL(
+            num_heads,
+            window_size,
+            base_window_size,
+            name="correlation",
+            dtype=self.dtype_policy,
+        )
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        dt = self.dtype_policy
+        self.norm1 = layer_norm("norm1", dt)
+        self.norm2 = layer_norm("norm2", dt)
+        self.fc1 = dense(int(dim * self.mlp_ratio), "fc1", dt)
+        self.fc2 = dense(dim, "fc2", dt)
+        img = (None, None, None, dim)
+        build_sublayer(self.correlation, img)
+        build_sublayer(self.norm1, img)
+        build_sublayer(self.norm2, img)
+        build_sublayer(self.fc1, img)
+        build_sublayer(self.fc2, (None, None, None, int(dim * self.mlp_ratio)))
+        super().build(input_shape)
+
+    def call(self, x):
+        x = x + self.norm1(self.correlation(x))
+        return x + self.norm2(self.fc2(gelu(self.fc1(x))))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            window_size=self.window_size,
+            base_window_size=self.base_window_size,
+            mlp_ratio=self.mlp_ratio,
+        )
+        return config
+
+
+def hdrtb_plan(dim, num_heads, gc, window_size=8, hier_win_ratios=(0.5, 1, 2, 4)):
+    """(channels, heads, window) of the four blocks, with the official head rule.
+
+    Block k sees `dim + k * gc` channels and uses `num_heads - ((dim + k*gc) % num_heads)`
+    heads (block 0 uses `num_heads`), as in the official `SwinBasedFeatFusionBlock`.
+    """
+    plan = []
+    for k, ratio in enumerate(hier_win_ratios):
+        channels = dim + k * gc
+        heads = num_heads if k == 0 else num_heads - (channels % num_heads)
+        plan.append((channels, heads, int(window_size * ratio)))
+    return plan
+
+
+def check_hdrtb_config(
+    dim, num_heads, gc, window_size=8, hier_win_ratios=(0.5, 1, 2, 4), where="HDRTB"
+):
+    if len(hier_win_ratios) != 4:
+        raise ValueError(
+            f"{where}: `hier_win_ratios` must have 4 entries. Received: {hier_win_ratios!r}"
+        )
+    if gc < 1:
+        raise ValueError(f"{where}: `gc` must be >= 1. Received: gc={gc}")
+    for k, (channels, heads, win) in enumerate(
+        hdrtb_plan(dim, num_heads, gc, window_size, hier_win_ratios)
+    ):
+        if win < 1:
+            raise ValueError(
+                f"{where}: block {k + 1} gets window {win} from window_size={window_size} and "
+                f"ratio {hier_win_ratios[k]}; it must be >= 1."
+            )
+        check_sscl_config(channels, heads, where=f"{where} block {k + 1}")
+
+
+@register
+class HDRTB(layers.Layer):
+    """Hierarchical dense-residue transformer block of HSSDCT (Lee et al., ICASSP 2026).
+
+    Four `HierarchicalTransformerBlock`s with windows `window_size * hier_win_ratios`
+    (4, 8, 16, 32 by default) are densely connected: block k sees the input concatenated with
+    the `gc`-channel outputs of the blocks before it; a 1x1 "adjust" convolution and a
+    LeakyReLU(0.2) follow each block (the last one maps back to `C` channels), and the output
+    is `0.2 * x4 + x`. The fourth block has MLP ratio 1.
+
+    Args:
+        num_heads: heads of the first block; later blocks use the official rule
+            `num_heads - ((C + k*gc) % num_heads)`.
+        gc: growth channels of the dense connections (default 32).
+        window_size: the base window side (default 8).
+        hier_win_ratios: window ratios of the four blocks (default `(0.5, 1, 2, 4)`).
+        mlp_ratio: MLP ratio of the first three blocks (default 4.0).
+
+    Input shape: `(B, H, W, C)`, any `H`, `W`. Output shape: the same.
+
+    Examples:
+    >>> block = HDRTB(num_heads=8, gc=16)
+    >>> block(keras.random.normal((1, 20, 24, 32))).shape
+    (1, 20, 24, 32)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        gc=32,
+        window_size=8,
+        hier_win_ratios=(0.5, 1, 2, 4),
+        mlp_ratio=4.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.gc = gc
+        self.window_size = window_size
+        self.hier_win_ratios = tuple(hier_win_ratios)
+        self.mlp_ratio = mlp_ratio
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        check_hdrtb_config(
+            dim,
+            self.num_heads,
+            self.gc,
+            self.window_size,
+            self.hier_win_ratios,
+            where=f"HDRTB {self.name!r}",
+        )
+        dt = self.dtype_policy
+        self.blocks, self.adjusts = [], []
+        plan = hdrtb_plan(dim, self.num_heads, self.gc, self.window_size, self.hier_win_ratios)
+        for k, (channels, heads, win) in enumerate(plan):
+            block = HierarchicalTransformerBlock(
+                heads,
+                win,
+                self.window_size,
+                mlp_ratio=self.mlp_ratio if k < 3 else 1.0,
+                name=f"block{k + 1}",
+                dtype=dt,
+            )
+            adjust = dense(self.gc if k < 3 else dim, f"adjust{k + 1}", dt)
+            build_sublayer(block, (None, None, None, channels))
+            build_sublayer(adjust, (None, None, None, channels))
+            self.blocks.append(block)
+            self.adjusts.append(adjust)
+        super().build(input_shape)
+
+    def call(self, x):
+        feats = [x]
+        for block, adjust in zip(self.blocks, self.adjusts):
+            inp = feats[0] if len(feats) == 1 else ops.concatenate(feats, axis=-1)
+            feats.append(lrelu(adjust(block(inp))))
+        return feats[-1] * 0.2 + x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            gc=self.gc,
+            window_size=self.window_size,
+            hier_win_ratios=list(self.hier_win_ratios),
+            mlp_ratio=self.mlp_ratio,
+        )
+        return config

@@ -1,0 +1,83 @@
+"""Golden parity of HSSDCT and its layers against the official PyTorch code."""
+
+import numpy as np
+import pytest
+from conftest import assert_close, load_fixture, nchw_to_nhwc, split_fixture
+
+import keras_hsifusion as khf
+from keras_hsifusion.applications.hssdct import convert as hssdct_convert
+from keras_hsifusion.convert import WeightMapper
+
+
+def _load_layer(layer, sd, mapper_fn):
+    """Loads an official sub-module state dict into a layer with the model's mapping code."""
+    sd = {"root." + k: np.asarray(v) for k, v in sd.items()}
+    m = WeightMapper(sd)
+    mapper_fn(m, layer, "root")
+    unused = set(sd) - set(m.used) - set(m.ignored)
+    assert not m.errors and not m.missing and not unused, (m.errors, m.missing, unused)
+    assert not m.unset_variables(layer), [v.path for v in m.unset_variables(layer)]
+    for variable, array, _ in m._pairs:
+        variable.assign(array)
+
+
+@pytest.mark.parametrize("name,window", [("layer_htb_w32", 32), ("layer_htb_w4", 4)])
+def test_hierarchical_block_matches_official(name, window):
+    sd, data = split_fixture(load_fixture(name))
+    dim, heads, ws, base = (int(v) for v in data["config"])
+    mlp_ratio = sd["mlp.fc1.weight"].shape[0] / dim
+    layer = khf.layers.HierarchicalTransformerBlock(heads, ws, base, mlp_ratio=mlp_ratio)
+    layer.build(data["x"].shape)
+
+    def mapping(m, block, prefix):
+        m.layer_norm(block.norm1, prefix + ".norm1")
+        m.layer_norm(block.norm2, prefix + ".norm2")
+        hssdct_convert._map_sscl(m, block.correlation, prefix + ".correlation")
+        m.dense(block.fc1, prefix + ".mlp.fc1")
+        m.dense(block.fc2, prefix + ".mlp.fc2")
+
+    _load_layer(layer, sd, mapping)
+    assert_close(layer(data["x"]), data["y"])
+
+
+def test_sscl_matches_official_scc():
+    sd, data = split_fixture(load_fixture("layer_sscl"))
+    dim, heads, ws, base = (int(v) for v in data["config"])
+    layer = khf.layers.SSCL(heads, ws, base)
+    layer.build(data["x"].shape)
+    _load_layer(layer, sd, hssdct_convert._map_sscl)
+    assert_close(layer(data["x"]), data["y"])
+
+
+def test_hdrtb_matches_official():
+    sd, data = split_fixture(load_fixture("layer_hdrtb"))
+    dim, heads, gc = (int(v) for v in data["config"])
+    layer = khf.layers.HDRTB(num_heads=heads, gc=gc)
+    layer.build(data["x"].shape)
+    _load_layer(layer, sd, hssdct_convert._map_hdrtb)
+    assert_close(layer(data["x"]), data["y"])
+
+
+def test_dense_window_block_matches_official():
+    sd, data = split_fixture(load_fixture("layer_dense_window_block"))
+    dim, heads, gc = (int(v) for v in data["config"])
+    layer = khf.layers.DenseWindowBlock(num_heads=heads, gc=gc)
+    layer.build(data["x"].shape)
+    _load_layer(layer, sd, hssdct_convert._map_dense_window_block)
+    assert_close(layer(data["x"]), data["y"])
+
+
+@pytest.mark.parametrize("name", ["hssdct_c8_nf32_gc16", "hssdct_c12_nf64_gc16"])
+def test_hssdct_matches_official(name):
+    sd, data = split_fixture(load_fixture(name))
+    bands, msi_bands, nf, gc = (int(v) for v in data["config"])
+    model = khf.applications.HSSDCT(hsi_bands=bands, msi_bands=msi_bands, nf=nf, gc=gc)
+    report = khf.convert.load_torch_state_dict(model, sd)
+    assert set(report.ignored) == {"decoder.norm.weight", "decoder.norm.bias"} | {
+        f"decoder.final_blk.0.swin{k}.attn.relative_position_index" for k in range(1, 5)
+    }
+    assert report.keras_only == {} and report.missing == [] and report.unexpected == []
+    inputs = {"lr_hsi": nchw_to_nhwc(data["lr_hsi"]), "hr_msi": nchw_to_nhwc(data["hr_msi"])}
+    expected = nchw_to_nhwc(data["output"])
+    assert_close(model(inputs), expected, what="eager call")
+    assert_close(model.predict(inputs, verbose=0), expected, what="predict")
