@@ -244,30 +244,54 @@ def _cc(ref, est):
 
 
 def _box_sums(x, block):
-    """Sums of `x` (H, W) over every `block` x `block` window (valid positions only)."""
-    s = np.cumsum(np.cumsum(x, axis=0), axis=1)
-    s = np.pad(s, ((1, 0), (1, 0)))
-    return s[block:, block:] - s[:-block, block:] - s[block:, :-block] + s[:-block, :-block]
+    """Sums of `x` (..., H, W) over every `block` x `block` window (valid positions only)."""
+    s = np.cumsum(np.cumsum(x, axis=-2), axis=-1)
+    s = np.pad(s, [(0, 0)] * (s.ndim - 2) + [(1, 0), (1, 0)])
+    return (
+        s[..., block:, block:]
+        - s[..., :-block, block:]
+        - s[..., block:, :-block]
+        + s[..., :-block, :-block]
+    )
 
 
-def _q_index_2d(x, y, block):
-    """Mean Wang-Bovik Q over sliding `block` x `block` windows of two (H, W) images."""
-    if min(x.shape) < block:
-        block = min(x.shape)
-    n = float(block * block)
-    sx, sy = _box_sums(x, block), _box_sums(y, block)
-    sxx, syy, sxy = _box_sums(x * x, block), _box_sums(y * y, block), _box_sums(x * y, block)
+def _q_from_sums(n, sx, sy, sxx, syy, sxy):
+    """Mean Q over windows from window sums of x, y, x^2, y^2, xy (..., h, w) -> (...)."""
     num = 4.0 * (n * sxy - sx * sy) * sx * sy
     den1 = n * (sxx + syy) - sx * sx - sy * sy
     den2 = sx * sx + sy * sy
+    # Flat windows follow the reference implementation of Wang and Bovik (img_qi.m); "zero"
+    # allows for the rounding of the running sums.
+    flat = np.abs(den1) <= 1e-10 * n * (sxx + syy)
+    den1 = np.where(flat, 0.0, den1)
     den = den1 * den2
-    # Flat windows follow the reference implementation of Wang and Bovik (img_qi.m).
     q = np.ones_like(num)
-    only_means = (den1 == 0) & (den2 != 0)
-    q[only_means] = 2.0 * sx[only_means] * sy[only_means] / den2[only_means]
+    only_means = flat & (den2 != 0)
+    q = np.where(only_means, 2.0 * sx * sy / np.where(only_means, den2, 1.0), q)
     regular = den != 0
-    q[regular] = num[regular] / den[regular]
-    return float(np.mean(q))
+    q = np.where(regular, num / np.where(regular, den, 1.0), q)
+    return np.mean(q, axis=(-2, -1))
+
+
+def _q_index(x, y, block):
+    """Mean Wang-Bovik Q over sliding windows of images `x`, `y` (..., H, W) -> (...)."""
+    block = min(block, x.shape[-2], x.shape[-1])
+    x, y = np.broadcast_arrays(x, y)
+    sums = [_box_sums(v, block) for v in (x, y, x * x, y * y, x * y)]
+    return _q_from_sums(float(block * block), *sums)
+
+
+def _pairwise_q(bands, block):
+    """Mean Q of every band pair (i < j) of `bands` (C, H, W), in the order of np.triu_indices."""
+    block = min(block, bands.shape[-2], bands.shape[-1])
+    n = float(block * block)
+    s1 = _box_sums(bands, block)
+    s2 = _box_sums(bands * bands, block)
+    out = []
+    for i in range(bands.shape[0] - 1):
+        sxy = _box_sums(bands[i] * bands[i + 1 :], block)
+        out.append(_q_from_sums(n, s1[i], s1[i + 1 :], s2[i], s2[i + 1 :], sxy))
+    return np.concatenate(out)
 
 
 def _uiqi(ref, est, block_size=8):
@@ -286,9 +310,7 @@ def _uiqi(ref, est, block_size=8):
     Returns:
         float in [-1, 1]; 1 is best. Batches: mean of the per-image values.
     """
-    return np.mean(
-        [_q_index_2d(ref[..., k], est[..., k], block_size) for k in range(ref.shape[-1])]
-    )
+    return np.mean(_q_index(np.moveaxis(ref, -1, 0), np.moveaxis(est, -1, 0), block_size))
 
 
 rmse = _batched(_rmse, "rmse")
@@ -340,12 +362,10 @@ def d_lambda(fused, lr_hsi, p=1, block_size=32, scale=None):
     c = f.shape[-1]
     if c < 2:
         raise ValueError(f"`d_lambda` needs at least 2 bands. Received: {c}")
-    total = 0.0
-    for i in range(c):
-        for j in range(i + 1, c):
-            qf = _q_index_2d(f[..., i], f[..., j], block_size)
-            ql = _q_index_2d(lo[..., i], lo[..., j], lr_block)
-            total += 2.0 * abs(qf - ql) ** p
+    # each unordered pair counts twice in the sum over i != j
+    qf = _pairwise_q(np.moveaxis(f, -1, 0), block_size)
+    ql = _pairwise_q(np.moveaxis(lo, -1, 0), lr_block)
+    total = 2.0 * np.sum(np.abs(qf - ql) ** p)
     return float((total / (c * (c - 1))) ** (1.0 / p))
 
 
@@ -388,12 +408,12 @@ def d_s(fused, lr_hsi, hr_msi, q=1, block_size=32, scale=None, lr_msi=None):
             f"`lr_msi` must be on the grid of `lr_hsi` {lo.shape[:2]}. Received: {ml.shape}"
         )
     lr_block = max(block_size // scale, 2)
+    fb, lb = np.moveaxis(f, -1, 0), np.moveaxis(lo, -1, 0)
     total = 0.0
-    for i in range(f.shape[-1]):
-        for j in range(m.shape[-1]):
-            qh = _q_index_2d(f[..., i], m[..., j], block_size)
-            ql = _q_index_2d(lo[..., i], ml[..., j], lr_block)
-            total += abs(qh - ql) ** q
+    for j in range(m.shape[-1]):
+        qh = _q_index(fb, m[..., j], block_size)
+        ql = _q_index(lb, ml[..., j], lr_block)
+        total += np.sum(np.abs(qh - ql) ** q)
     return float((total / (f.shape[-1] * m.shape[-1])) ** (1.0 / q))
 
 

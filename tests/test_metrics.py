@@ -208,3 +208,10 @@ def test_keras_metrics_in_compiled_fit_and_evaluate():
     assert out["sam"] == pytest.approx(metrics.sam(y, pred), rel=1e-4)
     assert out["ergas"] == pytest.approx(metrics.ergas(y, pred, 2), rel=1e-4)
     assert out["rmse"] == pytest.approx(metrics.rmse(y, pred), rel=1e-4)
+
+
+def test_uiqi_flat_windows_follow_wang_bovik():
+    ref = np.full((10, 9, 1), 0.5)
+    assert metrics.uiqi(ref, ref) == pytest.approx(1.0)
+    # flat but different means: 2 m_x m_y / (m_x^2 + m_y^2)
+    assert metrics.uiqi(ref, np.full_like(ref, 0.25)) == pytest.approx(0.8)

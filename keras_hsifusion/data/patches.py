@@ -125,7 +125,7 @@ class FusionPatches(keras.utils.PyDataset):
         region: `(row_slice, col_slice)` in HR pixels (e.g. from `spatial_split`), applied to
             every scene. Defaults to the whole scene.
         psf_fwhm: PSF FWHM for the simulation. Defaults to `scale`.
-        noise_snr_db: noise of the simulation (see `degrade`).
+        noise_snr_db: noise of the simulation (see `degrade`), drawn once per scene.
         seed: seed of positions, augmentation and noise.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
 
