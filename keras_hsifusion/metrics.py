@@ -341,6 +341,8 @@ def d_lambda(fused, lr_hsi, p=1, block_size=32, scale=None):
     the pairwise band similarities of the fused image `F` differ from those of the LR-HSI `L`.
     `Q` is `uiqi` on sliding windows of `block_size` pixels on `F` and `block_size // scale`
     on `L` (the same ground footprint; the Vivone et al. toolbox uses the same rule).
+    The cost grows as C^2 (every band pair): about a minute for 200 bands of 144 x 144 on
+    two CPU cores.
 
     Args:
         fused: fused image `(H, W, C)`.
