@@ -120,7 +120,9 @@ def test_split_regions_give_disjoint_patch_sets():
 
 
 def test_fusion_patches_feed_fit_on_every_backend():
-    ds = data.FusionPatches([_scene(), _scene(seed=5)], S, _srf(), patch_size=16, batch_size=4)
+    ds = data.FusionPatches(
+        [_scene(), _scene(seed=5)], S, _srf(), patch_size=16, batch_size=4, seed=0
+    )
     model = _tiny_model()
     hist = model.fit(ds, epochs=2, verbose=0)
     assert len(hist.history["loss"]) == 2 and np.all(np.isfinite(hist.history["loss"]))
