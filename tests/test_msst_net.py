@@ -1,6 +1,7 @@
 """MSST-Net: golden parity with the official code, the four bug fixes, saving, training."""
 
 import ast
+import contextlib
 import json
 import os
 import subprocess
@@ -45,14 +46,40 @@ TINY = dict(
 )
 
 
+_NETS = {}
+_SDS = {}
+
+
 def _official_net(name):
+    """The converted official net (built once per module: compiling it is slow on JAX).
+
+    Tests that change weights restore them with `_restore`.
+    """
+    if name not in _NETS:
+        _NETS[name] = _build_official_net(name)
+    return _NETS[name]
+
+
+@contextlib.contextmanager
+def _official_net_to_modify(name):
+    """`_official_net(name)`, with the official weights loaded again afterwards."""
+    try:
+        yield _official_net(name)
+    finally:
+        model = _NETS[name][0]
+        load_torch_state_dict(model, _SDS[name])
+
+
+def _build_official_net(name):
     sd, data = split_fixture(load_fixture(name))
+    _SDS[name] = sd
     cfg = ast.literal_eval(str(data["config"]))
     model = MSSTNet(
         hsi_bands=cfg["hsi_channel"],
         msi_bands=cfg["msi_channel"],
         scale=cfg["ratio"],
         **{k: cfg[k] for k in OFFICIAL_ARGS},
+        name=name,
     )
     report = load_torch_state_dict(model, sd)
     inputs = {"lr_hsi": nchw_to_nhwc(data["lr_hsi"]), "hr_msi": nchw_to_nhwc(data["hr_msi"])}
@@ -110,30 +137,30 @@ def test_matches_official_autoencoder(fixture, cls):
 def test_bug1_each_scale_uses_its_own_modules():
     # The official forward reads norm1/conv1/patch_embedding/norm4_8/conv2_32/... which do not
     # exist. Every module of every scale must be loaded and used by its own scale.
-    model, report, inputs, expected = _official_net("msst_net_x8")
-    for key in (
-        "norm_1.weight",
-        "conv_1.weight",
-        "norm_2.weight",
-        "conv_2.weight",
-        "norm_3.weight",
-        "conv_3.weight",
-        "patch_embedding_16.embed.weight",
-        "patch_unembed_16.weight",
-        "conv_16.weight",
-        "norm_8.weight",
-        "conv_8.weight",
-        "norm_32.weight",
-        "conv_32.weight",
-    ):
-        assert key in report.loaded
-    assert not report.ignored and not report.missing and not report.unexpected
-    base = model.predict_on_batch(inputs)
-    assert_close(base, expected)
-    # conv_16 (not the spectral conv_2) is what the patch-16 scale applies last.
-    conv = model.get_layer("spatial_conv_1").kernel
-    conv.assign(np.zeros(conv.shape, "float32"))
-    assert np.max(np.abs(model.predict_on_batch(inputs) - base)) > 1e-3
+    with _official_net_to_modify("msst_net_x8") as (model, report, inputs, expected):
+        for key in (
+            "norm_1.weight",
+            "conv_1.weight",
+            "norm_2.weight",
+            "conv_2.weight",
+            "norm_3.weight",
+            "conv_3.weight",
+            "patch_embedding_16.embed.weight",
+            "patch_unembed_16.weight",
+            "conv_16.weight",
+            "norm_8.weight",
+            "conv_8.weight",
+            "norm_32.weight",
+            "conv_32.weight",
+        ):
+            assert key in report.loaded
+        assert not report.ignored and not report.missing and not report.unexpected
+        base = model.predict_on_batch(inputs)
+        assert_close(base, expected)
+        # conv_16 (not the spectral conv_2) is what the patch-16 scale applies last.
+        conv = model.get_layer("spatial_conv_1").kernel
+        conv.assign(np.zeros(conv.shape, "float32"))
+        assert np.max(np.abs(model.predict_on_batch(inputs) - base)) > 1e-3
 
 
 def test_bug2_position_embeddings_learned_and_deterministic():
@@ -164,20 +191,20 @@ def test_bug2_position_embeddings_learned_and_deterministic():
 
 
 def test_bug3_branch_weights_trainable_and_start_at_one():
-    model, report, inputs, expected = _official_net("msst_net_x8")
-    names = {"a", "b", "c", "a1", "b1", "c1"}
-    weights = [w for w in model.trainable_weights if w.name in names]
-    assert sorted(w.name for w in weights) == sorted(names)
-    assert all(float(_numpy(w)) == 1.0 for w in weights)
-    assert sum(1 for p in report.keras_only if p.rsplit("/", 1)[-1] in names) == 6
-    # Scaling all three weights of a branch together leaves the output unchanged (only the
-    # normalised ratios matter); changing one of them changes it.
-    base = model.predict_on_batch(inputs)
-    for w in weights[:3]:
-        w.assign(2.0)
-    assert_close(model.predict_on_batch(inputs), base, rtol=1e-5)
-    model.get_layer("spatial_weights").branch_weights[0].assign(5.0)
-    assert np.max(np.abs(model.predict_on_batch(inputs) - base)) > 1e-4
+    with _official_net_to_modify("msst_net_x8") as (model, report, inputs, expected):
+        names = {"a", "b", "c", "a1", "b1", "c1"}
+        weights = [w for w in model.trainable_weights if w.name in names]
+        assert sorted(w.name for w in weights) == sorted(names)
+        assert all(float(_numpy(w)) == 1.0 for w in weights)
+        assert sum(1 for p in report.keras_only if p.rsplit("/", 1)[-1] in names) == 6
+        # Scaling all three weights of a branch together leaves the output unchanged (only the
+        # normalised ratios matter); changing one of them changes it.
+        base = model.predict_on_batch(inputs)
+        for w in weights[:3]:
+            w.assign(2.0)
+        assert_close(model.predict_on_batch(inputs), base, rtol=1e-5)
+        model.get_layer("spatial_weights").branch_weights[0].assign(5.0)
+        assert np.max(np.abs(model.predict_on_batch(inputs) - base)) > 1e-4
 
 
 def test_bug4_pretrained_encoders_per_scale():
