@@ -8,6 +8,11 @@ TF_SPEC ?= tensorflow-cpu
 JAX_SPEC ?= jax
 BACKENDS ?= tensorflow torch jax
 PYTEST_ARGS ?=
+# JAX compiles one XLA program per weight shape and per model input shape; a persistent cache
+# lets the cross-backend subprocess tests and later runs reuse them.
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
+export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
 .PHONY: install test lint demo clean
 

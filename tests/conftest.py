@@ -47,3 +47,34 @@ def _seed_and_clear():
 
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {BACKEND}, pid {os.getpid()}"
+
+
+def gradients(model, inputs, target):
+    """Gradients of the mean absolute error w.r.t. every trainable weight, on any backend."""
+    backend = keras.backend.backend()
+    weights = model.trainable_weights
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(model(inputs, training=True) - target))
+        grads = tape.gradient(loss, weights)
+    elif backend == "torch":
+        import torch
+
+        loss = torch.mean(torch.abs(model(inputs, training=True) - torch.as_tensor(target)))
+        grads = torch.autograd.grad(loss, [w.value for w in weights], allow_unused=True)
+    else:
+        import jax
+
+        non_trainable = [v.value for v in model.non_trainable_weights]
+
+        def loss_fn(trainable):
+            y, _ = model.stateless_call(trainable, non_trainable, inputs, training=True)
+            return jax.numpy.mean(jax.numpy.abs(y - target))
+
+        grads = jax.jit(jax.grad(loss_fn))([w.value for w in weights])
+    return {
+        w.path: None if g is None else np.asarray(keras.ops.convert_to_numpy(g), np.float64)
+        for w, g in zip(weights, grads)
+    }

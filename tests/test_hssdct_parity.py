@@ -1,12 +1,19 @@
 """Golden parity of HSSDCT and its layers against the official PyTorch code."""
 
+import keras
 import numpy as np
 import pytest
-from conftest import assert_close, load_fixture, nchw_to_nhwc, split_fixture
+from conftest import BACKEND, assert_close, load_fixture, nchw_to_nhwc, split_fixture
 
 import keras_hsifusion as khf
 from keras_hsifusion.applications.hssdct import convert as hssdct_convert
 from keras_hsifusion.convert import WeightMapper
+
+
+def _run(layer, x):
+    """Runs a layer compiled, as `predict` does (on JAX, eager op-by-op dispatch is slow)."""
+    inp = keras.Input(x.shape[1:], batch_size=x.shape[0])
+    return keras.Model(inp, layer(inp)).predict(x, verbose=0, batch_size=x.shape[0])
 
 
 def _load_layer(layer, sd, mapper_fn):
@@ -37,7 +44,7 @@ def test_hierarchical_block_matches_official(name, window):
         m.dense(block.fc2, prefix + ".mlp.fc2")
 
     _load_layer(layer, sd, mapping)
-    assert_close(layer(data["x"]), data["y"])
+    assert_close(_run(layer, data["x"]), data["y"])
 
 
 def test_sscl_matches_official_scc():
@@ -46,7 +53,7 @@ def test_sscl_matches_official_scc():
     layer = khf.layers.SSCL(heads, ws, base)
     layer.build(data["x"].shape)
     _load_layer(layer, sd, hssdct_convert._map_sscl)
-    assert_close(layer(data["x"]), data["y"])
+    assert_close(_run(layer, data["x"]), data["y"])
 
 
 def test_hdrtb_matches_official():
@@ -55,7 +62,7 @@ def test_hdrtb_matches_official():
     layer = khf.layers.HDRTB(num_heads=heads, gc=gc)
     layer.build(data["x"].shape)
     _load_layer(layer, sd, hssdct_convert._map_hdrtb)
-    assert_close(layer(data["x"]), data["y"])
+    assert_close(_run(layer, data["x"]), data["y"])
 
 
 def test_dense_window_block_matches_official():
@@ -64,7 +71,7 @@ def test_dense_window_block_matches_official():
     layer = khf.layers.DenseWindowBlock(num_heads=heads, gc=gc)
     layer.build(data["x"].shape)
     _load_layer(layer, sd, hssdct_convert._map_dense_window_block)
-    assert_close(layer(data["x"]), data["y"])
+    assert_close(_run(layer, data["x"]), data["y"])
 
 
 @pytest.mark.parametrize("name", ["hssdct_c8_nf32_gc16", "hssdct_c12_nf64_gc16"])
@@ -79,5 +86,6 @@ def test_hssdct_matches_official(name):
     assert report.keras_only == {} and report.missing == [] and report.unexpected == []
     inputs = {"lr_hsi": nchw_to_nhwc(data["lr_hsi"]), "hr_msi": nchw_to_nhwc(data["hr_msi"])}
     expected = nchw_to_nhwc(data["output"])
-    assert_close(model(inputs), expected, what="eager call")
+    if BACKEND != "jax":  # JAX's eager dispatch compiles every op: minutes for this model
+        assert_close(model(inputs), expected, what="eager call")
     assert_close(model.predict(inputs, verbose=0), expected, what="predict")
