@@ -207,7 +207,7 @@ def test_bug3_branch_weights_trainable_and_start_at_one():
         assert np.max(np.abs(model.predict_on_batch(inputs) - base)) > 1e-4
 
 
-def test_bug4_pretrained_encoders_per_scale():
+def test_bug4_pretrained_encoders_per_scale(tmp_path):
     # The official fine-tuning loads the patch-16 MPAE into all three spatial scales; ours
     # transfers each scale's own MBAE / MPAE encoder, after a few training steps of each.
     net = MSSTNet(**TINY)
@@ -224,7 +224,9 @@ def test_bug4_pretrained_encoders_per_scale():
     for model, x in [(m, lr) for m in mbaes] + [(m, hr) for m in mpaes]:
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
         model.fit(x, x, batch_size=2, epochs=1, verbose=0)  # 2 steps
-    net.load_pretrained_encoders(mbae=mbaes, mpae=mpaes)
+    path = str(tmp_path / "mbae_2.keras")  # models or `.keras` paths
+    mbaes[2].save(path)
+    net.load_pretrained_encoders(mbae=[mbaes[0], mbaes[1], path], mpae=mpaes)
     for k in (1, 2, 3):
         for prefix, source in (("spectral_layers", mbaes), ("spatial_layers", mpaes)):
             target = net.get_layer(f"{prefix}_{k}").weights
