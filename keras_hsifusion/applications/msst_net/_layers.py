@@ -1,5 +1,7 @@
 """Small private layers of the MSST-Net graph (padding, resizing, masking, branch weights)."""
 
+import math
+
 import keras
 from keras import layers, ops
 
@@ -9,8 +11,6 @@ from keras_hsifusion.ops.resize import interpolate
 
 
 def _lcm(a, b):
-    import math
-
     return a * b // math.gcd(a, b)
 
 
@@ -22,6 +22,7 @@ class MSSTPad(layers.Layer):
     `rows * columns` is a multiple of `heads` (extra columns are added only when that product
     is not already a multiple). Every further input is padded by `scale` times as much. Sizes
     that already fit are left untouched, so they reproduce the official code exactly.
+    The official code rejects other sizes (docs/differences.md, MSST-Net: any input size).
     """
 
     def __init__(self, multiple=1, heads=1, scale=1, **kwargs):
@@ -169,7 +170,8 @@ class RandomChannelMask(layers.Layer):
     """MBAE masking: zeroes `round(mask_ratio * D)` random embedded channels while training.
 
     One mask per call, shared by the batch (as the official `MaskEmbed`); drawn from a seeded
-    `keras.random.SeedGenerator`, so a new mask every training step. Identity at inference.
+    `keras.random.SeedGenerator`, so a new mask every training step. Identity at inference
+    (the official code also masks at evaluation: docs/differences.md, MSST-Net: masking).
     """
 
     def __init__(self, mask_ratio, seed=None, **kwargs):
@@ -198,7 +200,8 @@ class RandomTokenMask(layers.Layer):
     """MPAE masking: zeroes `round(mask_ratio * rows * columns)` random tokens while training.
 
     One mask per call, shared by the batch (as the official `MaskEmbed`); seeded
-    `keras.random`, so a new mask every training step. Identity at inference.
+    `keras.random`, so a new mask every training step. Identity at inference
+    (docs/differences.md, MSST-Net: masking).
     """
 
     def __init__(self, mask_ratio, seed=None, **kwargs):
