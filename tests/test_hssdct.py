@@ -224,12 +224,27 @@ def test_fit_step_updates_every_weight(model_nf64):
     before = [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]
     history = model.fit(inputs, target, batch_size=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    unchanged = [
+    unchanged = {
         w.path
         for w, b in zip(model.trainable_weights, before)
         if np.array_equal(keras.ops.convert_to_numpy(w), b)
-    ]
-    assert not unchanged, unchanged
+    }
+    # A LayerNorm over 2 features outputs +-1 whatever its input (up to epsilon), so in the
+    # 2-unit-wide position MLPs of the 32-channel MSI blocks the weights before the last
+    # layer get gradients ~1e-12 that Adam cannot move in float32 (true of the official too).
+    narrow = {
+        w.path
+        for layer in model.msi_blocks
+        for block in layer.blocks
+        if block.correlation.pos_proj.units <= 2
+        for sub in (
+            block.correlation.pos_proj,
+            *block.correlation.pos_norms,
+            *block.correlation.pos_fcs[:2],
+        )
+        for w in sub.trainable_weights
+    }
+    assert unchanged <= narrow, unchanged - narrow
 
 
 def test_mixed_bfloat16_builds_and_runs():
