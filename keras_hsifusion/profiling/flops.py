@@ -10,7 +10,6 @@ separately in `.elementwise` (see docs/flops.md for the per-element costs used).
 """
 
 import math
-
 import warnings
 
 import keras
@@ -630,8 +629,7 @@ def _dense_block(layer, shape, block_fn, activations):
 def _register_zoo():
     from keras_hsifusion.applications.msst_net import _layers as msst_layers
     from keras_hsifusion.layers.dense_swin import DenseWindowBlock, WindowTransformerBlock
-    from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding
-    from keras_hsifusion.layers.embeddings import PositionEmbedding2D
+    from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding, PositionEmbedding2D
     from keras_hsifusion.layers.hdrtb import HDRTB, HierarchicalTransformerBlock
     from keras_hsifusion.layers.interpolate import Interpolate
     from keras_hsifusion.layers.spat import SpaT
