@@ -78,3 +78,16 @@ def gradients(model, inputs, target):
         w.path: None if g is None else np.asarray(keras.ops.convert_to_numpy(g), np.float64)
         for w, g in zip(weights, grads)
     }
+
+
+def run_model(model, inputs):
+    """Inference the cheapest way per backend on this CPU, as numpy.
+
+    TF and torch run eagerly (tracing or XLA-compiling a whole fusion network costs tens of
+    seconds per input shape); JAX runs compiled (its eager mode compiles every op).
+    Graph-mode TF is exercised explicitly where it matters (dynamic sizes).
+    """
+    if BACKEND == "jax":
+        first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
+        return model.predict(inputs, verbose=0, batch_size=len(first))
+    return np.asarray(keras.ops.convert_to_numpy(model(inputs, training=False)))

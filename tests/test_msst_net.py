@@ -10,7 +10,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, assert_close, load_fixture, nchw_to_nhwc, split_fixture
+from conftest import BACKEND, assert_close, load_fixture, nchw_to_nhwc, run_model, split_fixture
 
 import keras_hsifusion as khf
 from keras_hsifusion.applications import MBAE, MPAE, MSSTNet
@@ -104,7 +104,7 @@ def _numpy(x):
 def test_matches_official_net(fixture):
     model, report, inputs, expected = _official_net(fixture)
     assert not report.ignored
-    assert_close(model.predict_on_batch(inputs), expected)
+    assert_close(run_model(model, inputs), expected)
 
 
 @pytest.mark.parametrize("fixture, cls", [("msst_mbae", MBAE), ("msst_mpae", MPAE)])
@@ -130,7 +130,7 @@ def test_matches_official_autoencoder(fixture, cls):
         )
     load_torch_state_dict(model, sd)
     x = nchw_to_nhwc(data["x"])
-    assert_close(model.predict_on_batch(x), nchw_to_nhwc(data["output"]))
+    assert_close(run_model(model, x), nchw_to_nhwc(data["output"]))
 
 
 # --- the four official bugs (docs/differences.md, MSST-Net 1-4) -----------------------------
@@ -155,12 +155,12 @@ def test_bug1_each_scale_uses_its_own_modules():
         ):
             assert key in report.loaded
         assert not report.ignored and not report.missing and not report.unexpected
-        base = model.predict_on_batch(inputs)
+        base = run_model(model, inputs)
         assert_close(base, expected)
         # conv_16 (not the spectral conv_2) is what the patch-16 scale applies last.
         conv = model.get_layer("spatial_conv_1").kernel
         conv.assign(np.zeros(conv.shape, "float32"))
-        assert np.max(np.abs(model.predict_on_batch(inputs) - base)) > 1e-3
+        assert np.max(np.abs(run_model(model, inputs) - base)) > 1e-3
 
 
 def test_bug2_position_embeddings_learned_and_deterministic():
@@ -170,7 +170,7 @@ def test_bug2_position_embeddings_learned_and_deterministic():
     for w in model.weights:
         if "position" in w.path:
             assert w.trainable and np.all(_numpy(w) == 0.0)
-    assert_close(model.predict_on_batch(inputs), model.predict_on_batch(inputs), rtol=0.0)
+    assert_close(run_model(model, inputs), run_model(model, inputs), rtol=0.0)
 
     # Learned at the reference grid (LR 16x16, HR 128x128 by default), resized otherwise.
     m = MSSTNet(**{**TINY, "reference_size": (4, 6)})
@@ -178,10 +178,10 @@ def test_bug2_position_embeddings_learned_and_deterministic():
     patch = m.get_layer("patch_embedding_3").position.embedding  # patch 8 on a 16x24 image
     assert tuple(band.shape) == (1, 4, 6, 4) and tuple(patch.shape) == (1, 2, 3, 8)
     x = _inputs(TINY, 4, 6)
-    before = m.predict_on_batch(x)
+    before = run_model(m, x)
     band.assign(np.full(band.shape, 0.5, "float32"))
-    assert np.max(np.abs(m.predict_on_batch(x) - before)) > 1e-4
-    assert m.predict_on_batch(_inputs(TINY, 5, 3)).shape == (1, 20, 12, 4)
+    assert np.max(np.abs(run_model(m, x) - before)) > 1e-4
+    assert run_model(m, _inputs(TINY, 5, 3)).shape == (1, 20, 12, 4)
 
     off = MSSTNet(**{**TINY, "position_embedding": None})
     assert not [w for w in off.weights if "position" in w.path]
@@ -199,12 +199,12 @@ def test_bug3_branch_weights_trainable_and_start_at_one():
         assert sum(1 for p in report.keras_only if p.rsplit("/", 1)[-1] in names) == 6
         # Scaling all three weights of a branch together leaves the output unchanged (only the
         # normalised ratios matter); changing one of them changes it.
-        base = model.predict_on_batch(inputs)
+        base = run_model(model, inputs)
         for w in weights[:3]:
             w.assign(2.0)
-        assert_close(model.predict_on_batch(inputs), base, rtol=1e-5)
+        assert_close(run_model(model, inputs), base, rtol=1e-5)
         model.get_layer("spatial_weights").branch_weights[0].assign(5.0)
-        assert np.max(np.abs(model.predict_on_batch(inputs) - base)) > 1e-4
+        assert np.max(np.abs(run_model(model, inputs) - base)) > 1e-4
 
 
 def test_bug4_pretrained_encoders_per_scale(tmp_path):
@@ -263,7 +263,8 @@ def test_masking_random_while_training_and_off_at_inference():
 
 # --- model-level behaviour -----------------------------------------------------------------
 def test_parameter_count_cave_default():
-    model = MSSTNet(hsi_bands=31, msi_bands=3, scale=8)
+    with keras.StatelessScope(initialize_variables=False):  # shapes only: no 34M-value init
+        model = MSSTNet(hsi_bands=31, msi_bands=3, scale=8)
     official = 34_402_969  # sum(p.numel() for p in Net(args).parameters()), CAVE x8 args
     branch_weights = 6  # a, b, c, a1, b1, c1
     band_positions = 16 * 16 * (32 + 16 + 64)  # 16x16 LR grid x (D, D/2, 2D)
@@ -274,6 +275,7 @@ def test_parameter_count_cave_default():
 
 def test_any_size_is_padded_and_cropped():
     model = MSSTNet(**TINY)
+    model.compile(jit_compile=BACKEND == "jax")  # graph mode; XLA on TF costs minutes here
     # LR sizes that the official code rejects (HR not a multiple of 2p = 8, odd pixel count
     # for 2 heads) and ones it accepts; >= 3 distinct sizes for TensorFlow's relaxed traces.
     for h, w in ((5, 7), (2, 2), (3, 5), (4, 6), (1, 9)):
@@ -325,7 +327,7 @@ def test_keras_file_portable_across_backends(tmp_path):
     weights = {"w/" + w.path: _numpy(w) for w in model.weights}
     np.savez(tmp_path / "io.npz", y=y, n=len(weights), **x, **weights)
     restored = keras.models.load_model(path)
-    assert_close(restored.predict_on_batch(x), model.predict_on_batch(x), rtol=0.0)
+    assert_close(run_model(restored, x), run_model(model, x), rtol=0.0)
     for backend in sorted({"tensorflow", "torch", "jax"} - {BACKEND}):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
         out = subprocess.run(
