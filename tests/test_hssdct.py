@@ -225,7 +225,7 @@ def test_every_weight_gets_a_finite_nonzero_gradient(model_nf64):
 
 def test_fit_step_updates_every_weight(model_nf64):
     model = model_nf64
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", jit_compile=BACKEND == "jax")
     inputs = _inputs(2, 3, 4, seed=3)
     target = np.random.default_rng(4).random((2, 12, 16, 8), dtype=np.float32)
     before = [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]

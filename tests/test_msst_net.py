@@ -222,7 +222,9 @@ def test_bug4_pretrained_encoders_per_scale(tmp_path):
     lr = rng.random((4, 4, 4, 4), dtype=np.float32)
     hr = rng.random((4, 16, 16, 3), dtype=np.float32)
     for model, x in [(m, lr) for m in mbaes] + [(m, hr) for m in mpaes]:
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-2), loss="mse", jit_compile=BACKEND == "jax"
+        )
         model.fit(x, x, batch_size=2, epochs=1, verbose=0)  # 2 steps
     path = str(tmp_path / "mbae_2.keras")  # models or `.keras` paths
     mbaes[2].save(path)
@@ -379,7 +381,7 @@ def test_fit_step_and_gradients():
     for w, g in zip(model.trainable_weights, grads, strict=True):
         assert np.all(np.isfinite(g)), w.path
         assert np.any(g != 0.0), w.path
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mae")
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mae", jit_compile=BACKEND == "jax")
     before = [_numpy(w).copy() for w in model.trainable_weights]
     history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
