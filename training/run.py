@@ -1,0 +1,37 @@
+"""Runs one experiment: `python -m training.run CONFIG [--epochs N] [--out DIR] [--resume]`.
+
+CONFIG is a file under `training/configs/` (a `.py` defining `CONFIG` or a `.json`); the
+recipe itself lives in `keras_hsifusion.training.run_experiment`. Choose the backend with
+`KERAS_BACKEND=torch|jax|tensorflow`. Outputs go to `runs/<config name>/` unless `--out` is
+given; `--resume` continues an interrupted run from its `last.keras`.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__)
+    parser.add_argument("config", help="experiment config file (.py with CONFIG, or .json)")
+    parser.add_argument("--epochs", type=int, default=None, help="total epochs (override)")
+    parser.add_argument("--out", default=None, help="run directory (default runs/<name>)")
+    parser.add_argument("--resume", action="store_true", help="continue from last.keras")
+    parser.add_argument("--verbose", default="auto", help="fit verbosity: auto, 0, 1 or 2")
+    args = parser.parse_args(argv)
+
+    from keras_hsifusion import training
+
+    config = training.load_config(args.config)
+    out = args.out or os.path.join("runs", config["name"])
+    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+    results = training.run_experiment(
+        config, out, epochs=args.epochs, resume=args.resume, verbose=verbose
+    )
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
