@@ -27,8 +27,13 @@ Config keys (defaults in `DEFAULT_CONFIG`, `DEFAULT_DATA` and `DEFAULT_PRETRAIN`
 - `loss`: a `keras_hsifusion.losses` class name, a Keras loss name, or
   `{"class": ..., **arguments}`.
 - `epochs`, `steps_per_epoch` (None: the whole `patches_per_epoch`), `monitor`
-  (`"val_psnr"`, `"val_sam"`, `"val_ergas"` or `"val_rmse"`), `tensorboard` (`"auto"`, True,
-  False), `clip` (clip predictions to [0, 1] before the metrics, True).
+  (`"val_psnr"`, `"val_sam"`, `"val_ergas"` or `"val_rmse"`), `clip` (clip predictions to
+  [0, 1] before the metrics, True), `tensorboard` (`"auto"`: when the `tensorflow` and
+  `tensorboard` packages are installed; True, False).
+- `jit_compile` (`"auto"`: on for JAX; off for TensorFlow, whose whole-network XLA compiles
+  of these models take minutes on a CPU, and for PyTorch; or true/false) and `run_eagerly`
+  (`"auto"`: on for TensorFlow only, where tracing these graphs into a `tf.function` takes
+  minutes on a CPU while eager steps start at once; set false for long GPU runs).
 - `pretrain` (MSSTNet only): `{"mbae": {...}, "mpae": {...}}`, each with `epochs`,
   `mask_ratio`, `decoder_num_layers`, `optimizer`, `schedule`, `steps_per_epoch`; the three
   MBAEs (widths D, D/2, 2D) and three MPAEs (patch sizes p, p/2, 2p) are trained on the
@@ -66,6 +71,8 @@ __all__ = [
     "build_optimizer",
     "load_config",
     "read_state",
+    "resolve_jit_compile",
+    "resolve_run_eagerly",
     "run_experiment",
     "validate_config",
 ]
@@ -96,6 +103,8 @@ DEFAULT_CONFIG = {
     "monitor": "val_psnr",
     "tensorboard": "auto",
     "clip": True,
+    "jit_compile": "auto",
+    "run_eagerly": "auto",
     "pretrain": None,
 }
 DEFAULT_PRETRAIN = {
@@ -267,6 +276,14 @@ def validate_config(config):
     if out["monitor"] not in _MONITORS:
         raise ValueError(
             f"`monitor` must be one of {sorted(_MONITORS)}. Received: monitor={out['monitor']!r}"
+        )
+    if out["jit_compile"] not in ("auto", True, False):
+        raise ValueError(
+            f"`jit_compile` must be 'auto', true or false. Received: {out['jit_compile']!r}"
+        )
+    if out["run_eagerly"] not in ("auto", True, False):
+        raise ValueError(
+            f"`run_eagerly` must be 'auto', true or false. Received: {out['run_eagerly']!r}"
         )
     if out["tensorboard"] not in ("auto", True, False):
         raise ValueError(
@@ -652,8 +669,23 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
 # --------------------------------------------------------------------------- runner
 
 
+def resolve_jit_compile(value="auto"):
+    """`jit_compile` for `compile`: `"auto"` is True on JAX only (see the module docstring)."""
+    if value == "auto":
+        return keras.backend.backend() == "jax"
+    return bool(value)
+
+
+def resolve_run_eagerly(value="auto"):
+    """`run_eagerly` for `compile`: `"auto"` is True on TensorFlow only (module docstring)."""
+    if value == "auto":
+        return keras.backend.backend() == "tensorflow"
+    return bool(value)
+
+
 def _tensorboard_available():
-    return importlib.util.find_spec("tensorflow") is not None
+    # Keras' TensorBoard callback writes with tf.summary, which needs both packages.
+    return all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "tensorboard"))
 
 
 def _truncate_csv(path, rows):
@@ -784,6 +816,8 @@ def _pretrain_stages(config, data, net, out_dir, resume, verbose, log):
                         spec["optimizer"], spec["schedule"], steps, spec["epochs"]
                     ),
                     loss="mse",
+                    jit_compile=resolve_jit_compile(config["jit_compile"]),
+                    run_eagerly=resolve_run_eagerly(config["run_eagerly"]),
                 )
                 return model
 
@@ -863,12 +897,19 @@ def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", l
                 config["optimizer"], config["schedule"], steps, config["epochs"]
             ),
             loss=build_loss(config["loss"]),
+            jit_compile=resolve_jit_compile(config["jit_compile"]),
+            run_eagerly=resolve_run_eagerly(config["run_eagerly"]),
         )
         return model
 
     tensorboard = config["tensorboard"]
     if tensorboard == "auto":
         tensorboard = _tensorboard_available()
+    elif tensorboard and not _tensorboard_available():
+        raise ValueError(
+            "`tensorboard` is true but TensorBoard logging needs the `tensorflow` and "
+            "`tensorboard` packages; install them or set tensorboard to 'auto' or false."
+        )
     held_out = HeldOutMetrics(data["val_inputs"], data["val_target"], scale, config["clip"])
     if pretrained is not None:
         log(f"=== fine-tuning {config['model']['class']} ({config['epochs']} epochs)")

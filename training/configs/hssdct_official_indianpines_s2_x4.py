@@ -24,5 +24,6 @@ CONFIG = {
     "schedule": {"class": "cosine", "alpha": 0.0},
     "loss": "HSSDCTJointLoss",
     "epochs": 1000,
+    "run_eagerly": False,  # graph mode on TensorFlow: the tracing pays off over a long run
     "monitor": "val_sam",  # the official script keeps the checkpoint with the best SAM
 }

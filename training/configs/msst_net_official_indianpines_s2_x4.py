@@ -35,5 +35,6 @@ CONFIG = {
     "schedule": {"class": "multistep", "milestones": [200, 2000], "gamma": 0.1},
     "loss": "mae",
     "epochs": 5000,
+    "run_eagerly": False,  # graph mode on TensorFlow: the tracing pays off over a long run
     "monitor": "val_psnr",
 }
