@@ -4,7 +4,26 @@ Importing the package registers every custom layer and model with Keras, so
 ``keras.models.load_model`` can read ``.keras`` files saved under any backend.
 """
 
-from keras_hsifusion import applications, convert, data, layers, losses, metrics, ops
+from keras_hsifusion import (
+    applications,
+    convert,
+    data,
+    layers,
+    losses,
+    metrics,
+    ops,
+    profiling,
+)
 from keras_hsifusion.version import __version__
 
-__all__ = ["__version__", "applications", "convert", "data", "layers", "losses", "metrics", "ops"]
+__all__ = [
+    "__version__",
+    "applications",
+    "convert",
+    "data",
+    "layers",
+    "losses",
+    "metrics",
+    "ops",
+    "profiling",
+]
