@@ -280,7 +280,8 @@ def test_any_size_is_padded_and_cropped():
     model.compile(jit_compile=BACKEND == "jax")  # graph mode; XLA on TF costs minutes here
     # LR sizes that the official code rejects (HR not a multiple of 2p = 8, odd pixel count
     # for 2 heads) and ones it accepts; >= 3 distinct sizes for TensorFlow's relaxed traces.
-    for h, w in ((5, 7), (2, 2), (3, 5), (4, 6), (1, 9)):
+    sizes = ((5, 7), (2, 2), (3, 5), (4, 6), (1, 9))
+    for h, w in sizes if BACKEND != "jax" else sizes[::2]:  # JAX: one jit compile per size
         out = model.predict_on_batch(_inputs(TINY, h, w, seed=h))
         assert out.shape == (1, 4 * h, 4 * w, 4) and np.all(np.isfinite(out))
 
