@@ -63,12 +63,6 @@ def _reexec_on_torch():
     os.execve(sys.executable, [sys.executable, "-m", "keras_hsifusion.demo", *sys.argv[1:]], env)
 
 
-def _false_colour(cube, bands):
-    rgb = cube[..., bands].astype("float64")
-    lo, hi = rgb.min(axis=(0, 1)), rgb.max(axis=(0, 1))
-    return ((rgb - lo) / (hi - lo + 1e-12)).clip(0, 1)
-
-
 def _write_png(path, target, bicubic, fused, wavelengths, rows):
     try:
         import matplotlib
@@ -82,9 +76,8 @@ def _write_png(path, target, bicubic, fused, wavelengths, rows):
 
     # Colour-infrared false colour: NIR, red, green as R, G, B (vegetation shows red).
     bands = [int(np.argmin(np.abs(wavelengths - nm))) for nm in (860.0, 650.0, 550.0)]
-    scale_from = target
-    lo = scale_from[..., bands].min(axis=(0, 1))
-    hi = scale_from[..., bands].max(axis=(0, 1))
+    lo = target[..., bands].min(axis=(0, 1))
+    hi = target[..., bands].max(axis=(0, 1))
 
     def show(cube):
         return ((cube[..., bands] - lo) / (hi - lo + 1e-12)).clip(0, 1)
@@ -194,9 +187,9 @@ def main(argv=None):
         )
     else:
         verdict = (
-            "The short-trained HSSDCT does NOT beat bicubic yet: this budget is too short "
-            "for it. Train longer (e.g. python -m training.run "
-            "training/configs/hssdct_tiny_indianpines_s2_x4.py) or on a GPU."
+            "The short-trained HSSDCT does NOT beat bicubic yet: this budget is far too short "
+            "for it. Train longer (--steps, or the official recipe "
+            "training/configs/hssdct_official_indianpines_s2_x4.py on a GPU)."
         )
     print(verdict)
 
