@@ -163,22 +163,3 @@ def test_indian_pines_cube_and_protocol_pair():
     srf = data.spectral_response("sentinel2a-10m", wl)
     lr, msi = data.degrade(cube[:144, :144], 4, srf)
     assert lr.shape == (36, 36, 200) and msi.shape == (144, 144, 4)
-
-
-def test_committed_srf_tables_match_their_sources():
-    # Runs where pyrsr and colour-science are installed (not in the dev extra: they are needed
-    # only to derive the committed table once).
-    pytest.importorskip("pyrsr")
-    pytest.importorskip("colour")
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(data.__file__), "_derive_tables.py")
-    spec = importlib.util.spec_from_file_location("_derive_tables", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    fresh = module.derive_srf_tables()
-    for sensor in data.list_sensors():
-        wl, resp, bands = data.sensor_table(sensor)
-        np.testing.assert_allclose(wl, fresh[f"{sensor}/wavelengths"])
-        np.testing.assert_allclose(resp, fresh[f"{sensor}/response"], rtol=1e-6)
-        assert bands == list(fresh[f"{sensor}/bands"])
