@@ -38,3 +38,21 @@ def build_sublayer(layer, shape):
 
 def register(cls):
     return keras.saving.register_keras_serializable(package="keras_hsifusion")(cls)
+
+
+def block_heads(num_heads, channels, k):
+    """HSSDCT's head rule for the k-th block of a dense block: `h - (channels % h)` after the
+    first, which uses `h` itself."""
+    return num_heads if k == 0 else num_heads - (channels % num_heads)
+
+
+def dense_connect(x, blocks, adjusts, activate_last):
+    """Dense-residue connection of HSSDCT's blocks: block k sees the input concatenated with
+    every earlier output, each block is followed by its 1x1 "adjust" map and LeakyReLU(0.2)
+    (the last one only if `activate_last`); returns `0.2 * last + x`."""
+    feats = [x]
+    for k, (block, adjust) in enumerate(zip(blocks, adjusts)):
+        inp = feats[0] if k == 0 else ops.concatenate(feats, axis=-1)
+        y = adjust(block(inp))
+        feats.append(lrelu(y) if activate_last or k < len(blocks) - 1 else y)
+    return feats[-1] * 0.2 + x

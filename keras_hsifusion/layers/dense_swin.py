@@ -3,11 +3,12 @@
 from keras import initializers, layers, ops
 
 from keras_hsifusion.layers._utils import (
+    block_heads,
     build_sublayer,
     dense,
+    dense_connect,
     gelu,
     layer_norm,
-    lrelu,
     register,
     relative_position_index,
 )
@@ -165,9 +166,10 @@ class DenseWindowBlock(layers.Layer):
         self.blocks, self.adjusts = [], []
         for k in range(4):
             channels = dim + k * self.gc
-            heads = self.num_heads if k == 0 else self.num_heads - (channels % self.num_heads)
             block = WindowTransformerBlock(
-                divisor_heads(channels, heads),  # see docs/differences.md, "head counts"
+                divisor_heads(
+                    channels, block_heads(self.num_heads, channels, k)
+                ),  # see docs/differences.md, "head counts"
                 self.window_size,
                 mlp_ratio=self.mlp_ratio if k < 3 else 1.0,
                 name=f"block{k + 1}",
@@ -181,12 +183,7 @@ class DenseWindowBlock(layers.Layer):
         super().build(input_shape)
 
     def call(self, x):
-        feats = [x]
-        for k, (block, adjust) in enumerate(zip(self.blocks, self.adjusts)):
-            inp = feats[0] if k == 0 else ops.concatenate(feats, axis=-1)
-            y = adjust(block(inp))
-            feats.append(lrelu(y) if k < 3 else y)
-        return feats[-1] * 0.2 + x
+        return dense_connect(x, self.blocks, self.adjusts, activate_last=False)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,8 +1,16 @@
 """HDRTB: HSSDCT's hierarchical dense-residue transformer block."""
 
-from keras import layers, ops
+from keras import layers
 
-from keras_hsifusion.layers._utils import build_sublayer, dense, gelu, layer_norm, lrelu, register
+from keras_hsifusion.layers._utils import (
+    block_heads,
+    build_sublayer,
+    dense,
+    dense_connect,
+    gelu,
+    layer_norm,
+    register,
+)
 from keras_hsifusion.layers.sscl import SSCL, check_sscl_config
 
 
@@ -80,8 +88,7 @@ def hdrtb_plan(dim, num_heads, gc, window_size=8, hier_win_ratios=(0.5, 1, 2, 4)
     plan = []
     for k, ratio in enumerate(hier_win_ratios):
         channels = dim + k * gc
-        heads = num_heads if k == 0 else num_heads - (channels % num_heads)
-        plan.append((channels, heads, int(window_size * ratio)))
+        plan.append((channels, block_heads(num_heads, channels, k), int(window_size * ratio)))
     return plan
 
 
@@ -177,11 +184,7 @@ class HDRTB(layers.Layer):
         super().build(input_shape)
 
     def call(self, x):
-        feats = [x]
-        for block, adjust in zip(self.blocks, self.adjusts):
-            inp = feats[0] if len(feats) == 1 else ops.concatenate(feats, axis=-1)
-            feats.append(lrelu(adjust(block(inp))))
-        return feats[-1] * 0.2 + x
+        return dense_connect(x, self.blocks, self.adjusts, activate_last=True)
 
     def compute_output_shape(self, input_shape):
         return input_shape
