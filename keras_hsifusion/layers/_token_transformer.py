@@ -2,6 +2,8 @@
 
 from keras import layers, ops
 
+from keras_hsifusion.layers.core import Dense
+
 
 class TokenTransformer(layers.Layer):
     """`num_layers` x (LayerNorm -> attention -> residual -> LayerNorm -> MLP -> residual).
@@ -35,14 +37,12 @@ class TokenTransformer(layers.Layer):
         self.norm1, self.qkv, self.proj, self.norm2, self.fc1, self.fc2 = [], [], [], [], [], []
         for i in range(self.num_layers):
             self.norm1.append(layers.LayerNormalization(epsilon=1e-5, name=f"norm1_{i}", **kw))
-            self.qkv.append(layers.Dense(3 * dim, name=f"qkv_{i}", **kw))
-            self.proj.append(layers.Dense(dim, name=f"proj_{i}", **kw))
+            self.qkv.append(Dense(3 * dim, name=f"qkv_{i}", **kw))
+            self.proj.append(Dense(dim, name=f"proj_{i}", **kw))
             self.norm2.append(layers.LayerNormalization(epsilon=1e-5, name=f"norm2_{i}", **kw))
             # torch nn.GELU is the exact (erf) GELU, which the "gelu" string gives.
-            self.fc1.append(
-                layers.Dense(self.mlp_ratio * dim, activation="gelu", name=f"fc1_{i}", **kw)
-            )
-            self.fc2.append(layers.Dense(dim, name=f"fc2_{i}", **kw))
+            self.fc1.append(Dense(self.mlp_ratio * dim, activation="gelu", name=f"fc1_{i}", **kw))
+            self.fc2.append(Dense(dim, name=f"fc2_{i}", **kw))
         for i in range(self.num_layers):
             self.norm1[i].build(input_shape)
             self.qkv[i].build(input_shape)

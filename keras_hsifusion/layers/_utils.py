@@ -3,6 +3,8 @@
 import keras
 from keras import layers, ops
 
+from keras_hsifusion.layers.core import Dense
+
 
 def layer_norm(name, dtype=None):
     # torch's LayerNorm epsilon; Keras' default of 1e-3 changes results visibly.
@@ -10,7 +12,7 @@ def layer_norm(name, dtype=None):
 
 
 def dense(units, name, dtype=None, use_bias=True):
-    return layers.Dense(units, use_bias=use_bias, name=name, dtype=dtype)
+    return Dense(units, use_bias=use_bias, name=name, dtype=dtype)
 
 
 def gelu(x):

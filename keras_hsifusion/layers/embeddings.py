@@ -3,6 +3,7 @@
 import keras
 from keras import layers, ops
 
+from keras_hsifusion.layers.core import Conv2D, Dense
 from keras_hsifusion.ops.resize import interpolate
 
 _POSITION_EMBEDDINGS = ("learned", None)
@@ -148,7 +149,7 @@ class BandEmbedding(_Embedding):
 
     def __init__(self, embed_dim, position_embedding="learned", reference_grid=(16, 16), **kwargs):
         super().__init__(embed_dim, position_embedding, reference_grid, **kwargs)
-        self.embed = layers.Dense(embed_dim, dtype=self.dtype_policy, name="embed")
+        self.embed = Dense(embed_dim, dtype=self.dtype_policy, name="embed")
 
     def build(self, input_shape):
         self.embed.build(input_shape)
@@ -200,7 +201,7 @@ class PatchEmbedding(_Embedding):
                 f"`patch_size` must be a positive int. Received: patch_size={patch_size!r}"
             )
         self.patch_size = patch_size
-        self.embed = layers.Conv2D(
+        self.embed = Conv2D(
             embed_dim,
             patch_size,
             strides=patch_size,

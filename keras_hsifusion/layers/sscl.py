@@ -10,6 +10,7 @@ from keras_hsifusion.layers._utils import (
     register,
     relative_position_index,
 )
+from keras_hsifusion.layers.core import Conv2D
 from keras_hsifusion.ops import pad_to_windows, window_partition, window_reverse
 
 
@@ -77,7 +78,7 @@ class SSCL(layers.Layer):
         pos_dim = dim // 16  # the official DynamicPosBias gets dim // 4 and quarters it again
         dt = self.dtype_policy
         self.dfe_conv1 = dense(hidden, "dfe_conv1", dt)
-        self.dfe_conv2 = layers.Conv2D(hidden, 3, padding="same", name="dfe_conv2", dtype=dt)
+        self.dfe_conv2 = Conv2D(hidden, 3, padding="same", name="dfe_conv2", dtype=dt)
         self.dfe_conv3 = dense(dim, "dfe_conv3", dt)
         self.dfe_linear = dense(dim, "dfe_linear", dt)
         self.proj = dense(dim, "proj", dt)

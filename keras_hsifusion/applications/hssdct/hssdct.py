@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from keras_hsifusion.layers.core import Conv2D
 from keras_hsifusion.layers.dense_swin import DenseWindowBlock
 from keras_hsifusion.layers.hdrtb import HDRTB, check_hdrtb_config
 from keras_hsifusion.layers.interpolate import Interpolate
@@ -118,13 +119,13 @@ class HSSDCT(keras.Model):
         )
         msi_down = Interpolate(1.0 / scale, "bicubic", name="msi_down", dtype=dtype)
         hsi_up = Interpolate(float(scale), "bilinear", name="hsi_up", dtype=dtype)
-        hsi_conv_first = layers.Conv2D(2 * nf, name="hsi_conv_first", **conv)
+        hsi_conv_first = Conv2D(2 * nf, name="hsi_conv_first", **conv)
         hsi_blocks = [HDRTB(hsi_heads, name=f"hsi_hdrtb{i + 1}", **hdrtb) for i in range(2)]
-        hsi_conv_last = layers.Conv2D(nf, name="hsi_conv_last", **conv)
-        msi_conv_first = layers.Conv2D(nf // 2, name="msi_conv_first", **conv)
+        hsi_conv_last = Conv2D(nf, name="hsi_conv_last", **conv)
+        msi_conv_first = Conv2D(nf // 2, name="msi_conv_first", **conv)
         msi_blocks = [HDRTB(msi_heads, name=f"msi_hdrtb{i + 1}", **hdrtb) for i in range(2)]
-        msi_conv_last = layers.Conv2D(nf, name="msi_conv_last", **conv)
-        fuse_conv = layers.Conv2D(hsi_bands, name="fuse_conv", **conv)
+        msi_conv_last = Conv2D(nf, name="msi_conv_last", **conv)
+        fuse_conv = Conv2D(hsi_bands, name="fuse_conv", **conv)
         final_block = DenseWindowBlock(
             _official_heads(hsi_bands),
             gc=32,  # hard-coded in the official network, independent of `gc`
@@ -133,7 +134,7 @@ class HSSDCT(keras.Model):
             name="final_block",
             dtype=dtype,
         )
-        last_conv = layers.Conv2D(hsi_bands, use_bias=False, name="last_conv", **conv)
+        last_conv = Conv2D(hsi_bands, use_bias=False, name="last_conv", **conv)
 
         # === Functional Model ===
         lr_hsi = keras.Input(shape=(None, None, hsi_bands), name="lr_hsi")

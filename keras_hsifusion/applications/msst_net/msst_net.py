@@ -12,6 +12,7 @@ from keras_hsifusion.applications.msst_net._layers import (
     PixelShuffle,
     TorchResize,
 )
+from keras_hsifusion.layers.core import Conv2D, Dense
 from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
@@ -166,15 +167,15 @@ class MSSTNet(keras.Model):
         pad = MSSTPad(lr_multiple, hsi_heads, scale, name="pad", **kw)
         upsample_lr = TorchResize(scale, name="lr_hsi_up", **kw)
         downsample_hr = TorchResize(1.0 / scale, name="hr_msi_down", **kw)
-        shallow1 = layers.Conv2D(n_feats, 3, padding="same", name="shallow1", **kw)
-        shallow2 = layers.Conv2D(n_feats, 3, padding="same", name="shallow2", **kw)
+        shallow1 = Conv2D(n_feats, 3, padding="same", name="shallow1", **kw)
+        shallow2 = Conv2D(n_feats, 3, padding="same", name="shallow2", **kw)
 
         def res_blocks(x, count, prefix):
             skip = x
             for i in range(count):
-                y = layers.Conv2D(n_feats, 3, padding="same", name=f"{prefix}_{i}_conv1", **kw)(x)
+                y = Conv2D(n_feats, 3, padding="same", name=f"{prefix}_{i}_conv1", **kw)(x)
                 y = layers.ReLU(name=f"{prefix}_{i}_relu", **kw)(y)
-                y = layers.Conv2D(n_feats, 3, padding="same", name=f"{prefix}_{i}_conv2", **kw)(y)
+                y = Conv2D(n_feats, 3, padding="same", name=f"{prefix}_{i}_conv2", **kw)(y)
                 x = layers.Add(name=f"{prefix}_{i}_add", **kw)([y, x])
             return layers.Add(name=f"{prefix}_skip", **kw)([skip, x])
 
@@ -188,11 +189,11 @@ class MSSTNet(keras.Model):
         # LR branch.
         z = shallow1(layers.Concatenate(name="lr_concat", **kw)([lr, hr_down]))
         z = res_blocks(z, hsi_res_blocks, "rb1")
-        z = layers.Conv2D(hsi_bands, 3, padding="same", name="conv_tail1", **kw)(z)
+        z = Conv2D(hsi_bands, 3, padding="same", name="conv_tail1", **kw)(z)
         # HR branch.
         x = shallow2(layers.Concatenate(name="hr_concat", **kw)([lr_up, hr]))
         x = res_blocks(x, msi_res_blocks, "rb2")
-        x = layers.Conv2D(hsi_bands, 3, padding="same", name="conv_tail2", **kw)(x)
+        x = Conv2D(hsi_bands, 3, padding="same", name="conv_tail2", **kw)(x)
 
         # Spectral transformers on three band-embedding widths (official scales 1, 2, 3).
         # Each scale has its own norm/conv/embedding: docs/differences.md, MSST-Net 1.
@@ -207,18 +208,16 @@ class MSSTNet(keras.Model):
             )(z)
             t = SpeT(hsi_heads, hsi_num_layers, name=f"spectral_layers_{k}", **kw)(t)
             t = layers.LayerNormalization(epsilon=1e-5, name=f"spectral_norm_{k}", **kw)(t)
-            t = layers.Dense(hsi_bands, name=f"band_unembed_{k}", **kw)(t)
-            t = layers.Conv2D(hsi_bands, 3, padding="same", name=f"spectral_conv_{k}", **kw)(t)
+            t = Dense(hsi_bands, name=f"band_unembed_{k}", **kw)(t)
+            t = Conv2D(hsi_bands, 3, padding="same", name=f"spectral_conv_{k}", **kw)(t)
             spectral.append(t)
         z_hsi = BranchWeights(("a", "b", "c"), name="spectral_weights", **kw)(spectral)
         z = layers.Add(name="spectral_add", **kw)([z, z_hsi])
-        z = layers.Conv2D(n_feats, 3, padding="same", name="upsample_conv1", **kw)(z)
+        z = Conv2D(n_feats, 3, padding="same", name="upsample_conv1", **kw)(z)
         z = layers.Activation("gelu", name="upsample_gelu", **kw)(z)
-        z = layers.Conv2D(scale * scale * n_feats, 3, padding="same", name="upsample_conv2", **kw)(
-            z
-        )
+        z = Conv2D(scale * scale * n_feats, 3, padding="same", name="upsample_conv2", **kw)(z)
         z = PixelShuffle(scale, name="upsample_shuffle", **kw)(z)
-        z = layers.Conv2D(hsi_bands, 3, padding="same", name="upsample_conv3", **kw)(z)
+        z = Conv2D(hsi_bands, 3, padding="same", name="upsample_conv3", **kw)(z)
 
         # Spatial transformers on three patch sizes (official scales 16, 8, 32 at p = 16).
         spatial = []
@@ -236,7 +235,7 @@ class MSSTNet(keras.Model):
             t = layers.Conv2DTranspose(
                 hsi_bands, p, strides=p, padding="valid", name=f"patch_unembed_{k}", **kw
             )(t)
-            t = layers.Conv2D(
+            t = Conv2D(
                 hsi_bands, 3, padding="same", use_bias=False, name=f"spatial_conv_{k}", **kw
             )(t)
             spatial.append(t)
@@ -244,9 +243,9 @@ class MSSTNet(keras.Model):
         x = layers.Add(name="spatial_add", **kw)([x, x_msi])
 
         y = layers.Concatenate(name="recon_concat", **kw)([z, x])
-        y = layers.Conv2D(n_feats, 3, padding="same", name="recon_conv1", **kw)(y)
+        y = Conv2D(n_feats, 3, padding="same", name="recon_conv1", **kw)(y)
         y = layers.Activation("gelu", name="recon_gelu", **kw)(y)
-        y = layers.Conv2D(hsi_bands, 3, padding="same", name="recon_conv2", **kw)(y)
+        y = Conv2D(hsi_bands, 3, padding="same", name="recon_conv2", **kw)(y)
         outputs = MSSTCrop(scale, name="crop", **kw)([y, lr_hsi])
         super().__init__(
             inputs={"lr_hsi": lr_hsi, "hr_msi": hr_msi},

@@ -14,6 +14,7 @@ from keras_hsifusion.applications.msst_net.msst_net import (
     _check_position_embedding,
     _check_size,
 )
+from keras_hsifusion.layers.core import Dense
 from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding, PositionEmbedding2D
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
@@ -133,13 +134,13 @@ class MBAE(_MaskedAutoencoder):
         x = RandomChannelMask(mask_ratio, seed=seed, name="mask", **kw)(x)
         x = SpeT(heads, num_layers, name="encoder", **kw)(x)
         x = layers.LayerNormalization(epsilon=1e-5, name="norm1", **kw)(x)
-        x = layers.Dense(embed_dim // 2, name="proj", **kw)(x)
+        x = Dense(embed_dim // 2, name="proj", **kw)(x)
         if position_embedding is not None:
             x = PositionEmbedding2D(reference_size, name="decoder_position", **kw)(x)
         x = SpeT(heads, decoder_num_layers, name="decoder", **kw)(x)
-        x = layers.Dense(embed_dim, name="reconstruction", **kw)(x)
+        x = Dense(embed_dim, name="reconstruction", **kw)(x)
         x = layers.LayerNormalization(epsilon=1e-5, name="norm2", **kw)(x)
-        x = layers.Dense(hsi_bands, name="unembed", **kw)(x)
+        x = Dense(hsi_bands, name="unembed", **kw)(x)
         outputs = MSSTCrop(1, name="crop", **kw)([x, inputs])
         super().__init__(inputs=inputs, outputs=outputs, name=name, dtype=dtype, **kwargs)
 
@@ -252,11 +253,11 @@ class MPAE(_MaskedAutoencoder):
         x = RandomTokenMask(mask_ratio, seed=seed, name="mask", **kw)(x)
         x = SpaT(heads, num_layers, name="encoder", **kw)(x)
         x = layers.LayerNormalization(epsilon=1e-5, name="norm1", **kw)(x)
-        x = layers.Dense(embed_dim // 2, name="proj", **kw)(x)
+        x = Dense(embed_dim // 2, name="proj", **kw)(x)
         if position_embedding is not None:
             x = PositionEmbedding2D(grid, name="decoder_position", **kw)(x)
         x = SpaT(heads, decoder_num_layers, name="decoder", **kw)(x)
-        x = layers.Dense(embed_dim, name="reconstruction", **kw)(x)
+        x = Dense(embed_dim, name="reconstruction", **kw)(x)
         x = layers.LayerNormalization(epsilon=1e-5, name="norm2", **kw)(x)
         x = layers.Conv2DTranspose(
             msi_bands, patch_size, strides=patch_size, padding="valid", name="unembed", **kw

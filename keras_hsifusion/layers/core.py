@@ -1,0 +1,62 @@
+"""`Conv2D` and `Dense` with a zero-copy fast path on the torch backend.
+
+Drop-in subclasses of the Keras layers: same arguments, weights, config and numbers. On
+torch, when the layer is a plain float layer (no LoRA, no quantization, channels_last, stride-1
+"same" with odd kernels or "valid"), `call` goes through `keras_hsifusion.ops._torch`, which
+skips the layout copies Keras' torch backend makes (see that module). Everywhere else, and on
+TensorFlow and JAX, `call` is Keras' own.
+"""
+
+import keras
+from keras import layers
+
+from keras_hsifusion.ops import _torch
+
+register = keras.saving.register_keras_serializable(package="keras_hsifusion")
+
+
+def _plain(layer, inputs):
+    return (
+        _torch.active()
+        and not layer.lora_enabled
+        and layer.quantization_mode is None
+        and keras.backend.is_float_dtype(inputs.dtype)
+    )
+
+
+@register
+class Conv2D(layers.Conv2D):
+    """`keras.layers.Conv2D` (channels_last) without layout copies on torch."""
+
+    def _torch_padding(self):
+        if self.padding == "valid":
+            return "valid"
+        if all(s == 1 for s in self.strides) and all(k % 2 for k in self.kernel_size):
+            return tuple(d * (k - 1) // 2 for k, d in zip(self.kernel_size, self.dilation_rate))
+        return None
+
+    def call(self, inputs):
+        padding = self._torch_padding()
+        if not (_plain(self, inputs) and self.data_format == "channels_last" and padding):
+            return super().call(inputs)
+        y = _torch.conv2d(
+            inputs,
+            self.kernel,
+            self.bias if self.use_bias else None,
+            self.strides,
+            padding,
+            self.dilation_rate,
+            self.groups,
+        )
+        return self.activation(y) if self.activation is not None else y
+
+
+@register
+class Dense(layers.Dense):
+    """`keras.layers.Dense` with its bias fused into the matmul on torch."""
+
+    def call(self, inputs, training=None):
+        if not _plain(self, inputs):
+            return super().call(inputs, training=training)
+        y = _torch.linear(inputs, self.kernel, self.bias)
+        return self.activation(y) if self.activation is not None else y

@@ -1,0 +1,109 @@
+"""keras_hsifusion.layers.core: Conv2D/Dense equal Keras' own layers; the torch fast path runs."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND, assert_close, gradients
+
+from keras_hsifusion.layers import core
+from keras_hsifusion.ops import _torch
+
+CONV_CASES = [
+    # (kwargs, fast path expected on torch)
+    (dict(filters=6, kernel_size=3, padding="same"), True),
+    (dict(filters=6, kernel_size=1), True),
+    (dict(filters=6, kernel_size=4, strides=4), True),
+    (dict(filters=6, kernel_size=3, padding="same", dilation_rate=2, activation="relu"), True),
+    (dict(filters=6, kernel_size=3, padding="same", groups=2, use_bias=False), True),
+    (dict(filters=6, kernel_size=2, padding="same"), False),  # even kernel: Keras' own
+    (dict(filters=6, kernel_size=3, strides=2, padding="same"), False),
+]
+
+
+@pytest.fixture
+def fast_calls(monkeypatch):
+    calls = []
+    for name in ("conv2d", "linear"):
+        original = getattr(_torch, name)
+
+        def spy(*args, _original=original, **kwargs):
+            calls.append(1)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(_torch, name, spy)
+    return calls
+
+
+def _twins(ours_cls, keras_cls, kwargs, shape):
+    ours, ref = ours_cls(**kwargs), keras_cls(**kwargs)
+    ours.build(shape)
+    ref.build(shape)
+    ref.set_weights(ours.get_weights())
+    return ours, ref
+
+
+@pytest.mark.parametrize("kwargs,fast", CONV_CASES)
+def test_conv2d_equals_keras(kwargs, fast, fast_calls):
+    x = np.random.default_rng(0).normal(size=(2, 12, 12, 4)).astype("float32")
+    ours, ref = _twins(core.Conv2D, keras.layers.Conv2D, kwargs, x.shape)
+    assert_close(ours(x), keras.ops.convert_to_numpy(ref(x)), rtol=1e-5)
+    assert len(fast_calls) == (1 if fast and BACKEND == "torch" else 0)
+
+
+def test_dense_equals_keras_on_images_and_tokens(fast_calls):
+    rng = np.random.default_rng(1)
+    for shape in ((2, 5, 7, 6), (3, 6)):
+        x = rng.normal(size=shape).astype("float32")
+        ours, ref = _twins(core.Dense, keras.layers.Dense, dict(units=9, activation="gelu"), shape)
+        assert_close(ours(x), keras.ops.convert_to_numpy(ref(x)), rtol=1e-5)
+    assert len(fast_calls) == (2 if BACKEND == "torch" else 0)
+
+
+def test_gradients_equal_keras():
+    x = np.random.default_rng(2).normal(size=(2, 8, 8, 4)).astype("float32")
+    y = np.random.default_rng(3).normal(size=(2, 8, 8, 5)).astype("float32")
+
+    def model(conv, dense):
+        return keras.Sequential(
+            [keras.Input((8, 8, 4)), conv(6, 3, padding="same", name="c"), dense(5, name="d")]
+        )
+
+    ours, ref = model(core.Conv2D, core.Dense), model(keras.layers.Conv2D, keras.layers.Dense)
+    ref.set_weights(ours.get_weights())
+    g_ours, g_ref = gradients(ours, x, y).values(), gradients(ref, x, y).values()
+    assert len(g_ours) == len(g_ref) == 4
+    for a, b in zip(g_ours, g_ref):
+        assert_close(a, b, rtol=1e-5, what="gradient")
+
+
+def test_mixed_bfloat16_and_lora_follow_keras(fast_calls):
+    x = np.random.default_rng(4).normal(size=(1, 6, 6, 4)).astype("float32")
+    ours, ref = _twins(
+        core.Conv2D,
+        keras.layers.Conv2D,
+        dict(filters=3, kernel_size=3, padding="same", dtype="mixed_bfloat16"),
+        x.shape,
+    )
+    out = ours(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert_close(
+        keras.ops.cast(out, "float32"),
+        keras.ops.convert_to_numpy(keras.ops.cast(ref(x), "float32")),
+        rtol=1e-2,
+    )
+    dense, dense_ref = _twins(core.Dense, keras.layers.Dense, dict(units=3), (2, 4))
+    dense.enable_lora(2, b_initializer="ones")
+    dense_ref.enable_lora(2, b_initializer="ones")
+    dense_ref.lora_kernel_a.assign(dense.lora_kernel_a)
+    assert_close(dense(x[0, 0, :2]), keras.ops.convert_to_numpy(dense_ref(x[0, 0, :2])))
+    assert len(fast_calls) == (1 if BACKEND == "torch" else 0)  # the bf16 conv; LoRA is Keras'
+
+
+def test_serializes_as_the_zoo_class(tmp_path):
+    model = keras.Sequential([keras.Input((6, 6, 2)), core.Conv2D(3, 3, padding="same")])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded.layers[0]) is core.Conv2D
+    x = np.ones((1, 6, 6, 2), "float32")
+    assert_close(loaded(x), keras.ops.convert_to_numpy(model(x)), rtol=0)
