@@ -4,7 +4,7 @@
     python benchmarks/run.py --sizes small default --modes forward train \\
         --compiles eager jit --dtypes float32 mixed_bfloat16
     python benchmarks/run.py --model my_model.keras --sizes 256x256
-    python benchmarks/run.py --official-dir /path/to/HSSDCT --official hssdct
+    python benchmarks/run.py --official hssdct=/path/to/HSSDCT msst_net=/path/to/MSST-Net
 
 The logic lives in keras_hsifusion.profiling.benchmark; see docs/benchmarks.md.
 """
@@ -18,7 +18,7 @@ import sys
 from keras_hsifusion.profiling import benchmark
 
 
-def parse():
+def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--backends", nargs="+", default=["tensorflow", "torch", "jax"])
     p.add_argument("--models", nargs="+", default=["hssdct", "msst_net"])
@@ -32,13 +32,28 @@ def parse():
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--min-seconds", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--official-dir", help="directory of the official code to time (torch)")
-    p.add_argument("--official", choices=["hssdct", "msst_net"])
+    p.add_argument(
+        "--official",
+        nargs="+",
+        default=[],
+        metavar="MODEL=DIR",
+        help="time the official PyTorch code of MODEL (hssdct, msst_net) from a checkout in DIR",
+    )
     p.add_argument("--out", default="benchmarks/results/latest")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
-    p.add_argument("--official-worker", action="store_true", help=argparse.SUPPRESS)
-    return p.parse_args()
+    p.add_argument("--official-worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    official = {}
+    for item in args.official:
+        kind, _, path = item.partition("=")
+        if kind not in benchmark.SIZES or not path:
+            p.error(f"--official takes MODEL=DIR with MODEL in {sorted(benchmark.SIZES)}: {item!r}")
+        if not os.path.isdir(path):
+            p.error(f"--official {item!r}: {path!r} is not a directory")
+        official[kind] = path
+    args.official = official
+    return args
 
 
 def main():
@@ -46,14 +61,15 @@ def main():
     models = [args.model] if args.model else args.models
     if args.worker:
         if args.official_worker:
+            kind = args.official_worker
             data = {
                 "meta": {},
                 "results": [
                     benchmark.official_worker(
-                        args.official, args.official_dir, s, args.iters, args.warmup, args.threads
+                        kind, args.official[kind], s, args.iters, args.warmup, args.threads
                     )
                     for s in args.sizes
-                    if s in benchmark.SIZES[args.official]
+                    if s in benchmark.SIZES[kind]
                 ],
             }
         else:
@@ -74,9 +90,10 @@ def main():
         return
     forward = [a for a in sys.argv[1:] if a not in ("--worker",)]
     merged = benchmark.run_backends(args.backends, forward, __file__)
-    if args.official_dir and args.official:
-        extra = benchmark.run_backends(["torch"], [*forward, "--official-worker"], __file__)
+    for kind in args.official:
+        extra = benchmark.run_backends(["torch"], [*forward, "--official-worker", kind], __file__)
         merged["results"] += extra["results"]
+    benchmark.add_speedups(merged["results"])
     merged["command"] = " ".join(["python", "benchmarks/run.py", *sys.argv[1:]])
     merged["machine"] = f"{platform.platform()}, {os.cpu_count()} logical CPUs"
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -7,6 +7,7 @@ import pytest
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 BACKEND = keras.backend.backend()
+NEXT_BACKEND = {"tensorflow": "torch", "torch": "jax", "jax": "tensorflow"}
 
 
 def load_fixture(name):

@@ -8,7 +8,6 @@ from keras_hsifusion.layers._utils import (
     layer_norm,
     lrelu,
     register,
-    relative_position_index,
 )
 from keras_hsifusion.layers.core import Conv2D
 from keras_hsifusion.ops import pad_to_windows, window_partition, window_reverse
@@ -107,20 +106,29 @@ class SSCL(layers.Layer):
         super().build(input_shape)
 
     def _position_bias(self):
-        """(heads, ws*ws, base*base) bias from the dynamic position MLP."""
-        ws, bs, r = self.window_size, self._base, self._ratio
-        n = 2 * ws - 1
+        """(heads, ws*ws, base*base) bias from the dynamic position MLP.
+
+        The official code gathers a (ws*ws, ws*ws) bias and averages each base key's r x r
+        sub-keys. The same mean is taken here on the (2ws-1)^2 table first (a box filter of
+        side r), then gathered at the base keys: r^2 times fewer gathered values, the same
+        numbers up to float32 summation order.
+        """
+        ws, bs, r, nh = self.window_size, self._base, self._ratio, self.num_heads
+        n, m = 2 * ws - 1, 2 * ws - r
         coords = ops.cast(ops.arange(1 - ws, ws), self.compute_dtype)
         table = ops.stack([ops.repeat(coords, n), ops.tile(coords, n)], axis=-1)
         pos = self.pos_proj(table)
         for norm, fc in zip(self.pos_norms, self.pos_fcs):
             pos = fc(ops.relu(norm(pos)))
-        idx = ops.reshape(relative_position_index(ws, ws), (-1,))
-        bias = ops.take(pos, idx, axis=0)  # (L*L, heads), key index split as (bs, r, bs, r)
-        bias = ops.reshape(bias, (ws * ws, bs, r, bs, r, self.num_heads))
-        bias = ops.transpose(bias, (0, 1, 3, 5, 2, 4))
-        bias = ops.mean(ops.reshape(bias, (ws * ws, bs * bs, self.num_heads, r * r)), axis=-1)
-        return ops.transpose(bias, (2, 0, 1))
+        pos = ops.reshape(pos, (n, n, nh))
+        # pooled[a, b] = mean of pos[a + r-1 - i, b + r-1 - j] over i, j < r.
+        pos = sum(pos[r - 1 - i : r - 1 - i + m] for i in range(r))
+        pos = sum(pos[:, r - 1 - j : r - 1 - j + m] for j in range(r)) / float(r * r)
+        q, k = ops.arange(ws * ws, dtype="int32"), ops.arange(bs * bs, dtype="int32")
+        rows = q[:, None] // ws - r * (k[None, :] // bs) + (ws - r)
+        cols = q[:, None] % ws - r * (k[None, :] % bs) + (ws - r)
+        bias = ops.take(ops.reshape(pos, (m * m, nh)), ops.reshape(rows * m + cols, (-1,)), axis=0)
+        return ops.transpose(ops.reshape(bias, (ws * ws, bs * bs, nh)), (2, 0, 1))
 
     def call(self, x):
         shape = ops.shape(x)

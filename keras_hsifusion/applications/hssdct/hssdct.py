@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from keras_hsifusion.applications._inputs import check_fusion_inputs
 from keras_hsifusion.layers.core import Conv2D
 from keras_hsifusion.layers.dense_swin import DenseWindowBlock
 from keras_hsifusion.layers.hdrtb import HDRTB, check_hdrtb_config
@@ -193,6 +194,10 @@ class HSSDCT(keras.Model):
         self.hier_win_ratios = hier_win_ratios
         self.mlp_ratio = mlp_ratio
         self.final_window_size = final_window_size
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        check_fusion_inputs(self, inputs)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def get_config(self):
         return {

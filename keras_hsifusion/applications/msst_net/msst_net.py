@@ -5,6 +5,7 @@ import math
 import keras
 from keras import layers
 
+from keras_hsifusion.applications._inputs import check_fusion_inputs
 from keras_hsifusion.applications.msst_net._layers import (
     BranchWeights,
     MSSTCrop,
@@ -271,6 +272,10 @@ class MSSTNet(keras.Model):
         self.msi_num_layers = msi_num_layers
         self.position_embedding = position_embedding
         self.reference_size = reference_size
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        check_fusion_inputs(self, inputs)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def get_config(self):
         return {

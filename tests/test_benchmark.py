@@ -1,0 +1,132 @@
+"""The benchmark runner's logic on tiny inputs (the real runs live in benchmarks/results)."""
+
+import importlib.util
+import pathlib
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND
+
+from keras_hsifusion.applications.hssdct import HSSDCT
+from keras_hsifusion.profiling import benchmark
+
+TINY = dict(hsi_bands=8, msi_bands=3, nf=32, gc=16)
+RUNNER = pathlib.Path(__file__).parents[1] / "benchmarks" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def tiny_keras_file(tmp_path_factory):
+    # A user's own single-input model; `--model` benchmarks any `.keras` file.
+    path = tmp_path_factory.mktemp("bench") / "tiny.keras"
+    x = keras.Input((None, None, 3), name="image")
+    y = keras.layers.Conv2D(3, 3, padding="same")(keras.layers.Conv2D(4, 3, padding="same")(x))
+    keras.Model(x, y).save(path)
+    return str(path)
+
+
+def test_user_keras_file_forward_and_train(tiny_keras_file):
+    lines = []
+    rows = [
+        benchmark.benchmark_one(
+            tiny_keras_file, "16x12", mode, "eager", "float32", warmup=1, iters=2, log=lines.append
+        )
+        for mode in ("forward", "train")
+    ]
+    for row, mode in zip(rows, ("forward", "train")):
+        assert row["ok"], row.get("error")
+        assert row["backend"] == BACKEND and row["model"] == "tiny.keras" and row["mode"] == mode
+        assert len(row["times_s"]) == 2 and row["median_s"] > 0
+        assert row["images_per_s"] == pytest.approx(1 / row["median_s"])
+        assert row["hr_mpix_per_s"] == pytest.approx(16 * 12 / row["median_s"] / 1e6)
+    # A training step is counted as three forward passes.
+    assert rows[1]["gflops_per_step"] == pytest.approx(3 * rows[0]["gflops_per_step"])
+    assert len(lines) == 2 and "tiny.keras" in lines[0] and "GFLOP/s" in lines[0]
+
+
+def test_input_shapes_of_user_models(tiny_keras_file):
+    model = keras.saving.load_model(tiny_keras_file, compile=False)
+    assert benchmark.input_shapes(model, "tiny.keras", "32x24", batch=2) == {
+        "image": (2, 32, 24, 3)
+    }
+    with pytest.raises(ValueError, match="size='big'"):
+        benchmark.input_shapes(model, "tiny.keras", "big")
+    fusion = HSSDCT(**TINY)  # the LR input is `scale` times smaller than the given HR size
+    shapes = benchmark.input_shapes(fusion, "my_hssdct.keras", "32x24", batch=2)
+    assert shapes == {"lr_hsi": (2, 8, 6, 8), "hr_msi": (2, 32, 24, 3)}
+    assert benchmark.input_shapes(None, "hssdct", "default") == {
+        "lr_hsi": (1, 64, 64, 172),
+        "hr_msi": (1, 256, 256, 4),
+    }
+
+
+def test_failures_are_reported_not_raised():
+    row = benchmark.benchmark_one("nonexistent", "small", "forward", "eager", "float32", log=str)
+    assert row["ok"] is False and "`model` must be" in row["error"]
+    table = benchmark.markdown_table([row])
+    assert "failed: ValueError" in table
+
+
+def test_speedups_and_table():
+    def row(backend, median, mode="forward", size="small"):
+        return dict(
+            backend=backend,
+            model="hssdct",
+            size=size,
+            mode=mode,
+            compile="eager",
+            dtype="float32",
+            ok=True,
+            median_s=median,
+            spread_s=0.01,
+            images_per_s=1 / median,
+            hr_mpix_per_s=1.0,
+        )
+
+    rows = [
+        row("official-torch", 2.0),
+        row("jax", 0.5),
+        row("jax", 0.5, mode="train"),
+        row("torch", 1.0, size="default"),
+    ]
+    benchmark.add_speedups(rows)
+    assert rows[0]["vs_official"] == 1.0 and rows[1]["vs_official"] == 4.0
+    assert "vs_official" not in rows[2] and "vs_official" not in rows[3]
+    table = benchmark.markdown_table(rows).splitlines()
+    assert table[0].endswith("× official |") and table[3].endswith("| 4.00 |")
+    assert len(table) == 6 and all(line.count("|") == table[0].count("|") for line in table)
+
+
+def test_official_stand_ins_only_fill_missing_packages():
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in ("timm", "ptflops")}
+    try:
+        benchmark._install_official_stand_ins()
+        from timm.layers import DropPath, to_2tuple, trunc_normal_  # noqa: F401
+        from timm.models.layers import trunc_normal_ as again
+
+        assert again is trunc_normal_ and to_2tuple(3) == (3, 3) and to_2tuple([1, 2]) == (1, 2)
+        x = np.ones((2, 3), "float32")
+        import torch
+
+        assert torch.equal(DropPath(0.1)(torch.from_numpy(x)), torch.from_numpy(x))
+        with pytest.raises(NotImplementedError):
+            sys.modules["ptflops"].get_model_complexity_info(None, None)
+    finally:
+        for name in [k for k in sys.modules if k.split(".")[0] in ("timm", "ptflops")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def test_runner_rejects_bad_official_argument(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_run", RUNNER)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    assert runner.parse(["--official", f"hssdct={tmp_path}"]).official == {"hssdct": str(tmp_path)}
+    for arg, message in (
+        ("resnet=/tmp", "MODEL=DIR"),
+        (f"hssdct={tmp_path / 'missing'}", "is not a directory"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            runner.parse(["--official", arg])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
