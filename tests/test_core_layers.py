@@ -23,7 +23,7 @@ CONV_CASES = [
 @pytest.fixture
 def fast_calls(monkeypatch):
     calls = []
-    for name in ("conv2d", "linear"):
+    for name in ("conv2d", "linear", "patch_unembed"):
         original = getattr(_torch, name)
 
         def spy(*args, _original=original, **kwargs):
@@ -59,19 +59,40 @@ def test_dense_equals_keras_on_images_and_tokens(fast_calls):
     assert len(fast_calls) == (2 if BACKEND == "torch" else 0)
 
 
+@pytest.mark.parametrize(
+    "kwargs,fast",
+    [
+        (dict(filters=5, kernel_size=4, strides=4), True),
+        (dict(filters=5, kernel_size=(2, 3), strides=(2, 3), use_bias=False), True),
+        (dict(filters=5, kernel_size=4, strides=2), False),  # overlapping: Keras' own
+    ],
+)
+def test_conv2d_transpose_equals_keras(kwargs, fast, fast_calls):
+    x = np.random.default_rng(5).normal(size=(2, 3, 4, 6)).astype("float32")
+    ours, ref = _twins(core.Conv2DTranspose, keras.layers.Conv2DTranspose, kwargs, x.shape)
+    assert_close(ours(x), keras.ops.convert_to_numpy(ref(x)), rtol=1e-5)
+    assert len(fast_calls) == (1 if fast and BACKEND == "torch" else 0)
+
+
 def test_gradients_equal_keras():
     x = np.random.default_rng(2).normal(size=(2, 8, 8, 4)).astype("float32")
-    y = np.random.default_rng(3).normal(size=(2, 8, 8, 5)).astype("float32")
+    y = np.random.default_rng(3).normal(size=(2, 16, 16, 5)).astype("float32")
 
-    def model(conv, dense):
+    def model(conv, dense, transpose):
         return keras.Sequential(
-            [keras.Input((8, 8, 4)), conv(6, 3, padding="same", name="c"), dense(5, name="d")]
+            [
+                keras.Input((8, 8, 4)),
+                conv(6, 3, padding="same", name="c"),
+                dense(5, name="d"),
+                transpose(5, 2, strides=2, name="t"),
+            ]
         )
 
-    ours, ref = model(core.Conv2D, core.Dense), model(keras.layers.Conv2D, keras.layers.Dense)
+    ours = model(core.Conv2D, core.Dense, core.Conv2DTranspose)
+    ref = model(keras.layers.Conv2D, keras.layers.Dense, keras.layers.Conv2DTranspose)
     ref.set_weights(ours.get_weights())
     g_ours, g_ref = gradients(ours, x, y).values(), gradients(ref, x, y).values()
-    assert len(g_ours) == len(g_ref) == 4
+    assert len(g_ours) == len(g_ref) == 6
     for a, b in zip(g_ours, g_ref):
         assert_close(a, b, rtol=1e-5, what="gradient")
 

@@ -1,4 +1,4 @@
-"""`Conv2D` and `Dense` with a zero-copy fast path on the torch backend.
+"""`Conv2D`, `Conv2DTranspose` and `Dense` with a copy-free fast path on the torch backend.
 
 Drop-in subclasses of the Keras layers: same arguments, weights, config and numbers. On
 torch, when the layer is a plain float layer (no LoRA, no quantization, channels_last, stride-1
@@ -18,7 +18,7 @@ register = keras.saving.register_keras_serializable(package="keras_hsifusion")
 def _plain(layer, inputs):
     return (
         _torch.active()
-        and not layer.lora_enabled
+        and not getattr(layer, "lora_enabled", False)
         and layer.quantization_mode is None
         and keras.backend.is_float_dtype(inputs.dtype)
     )
@@ -59,4 +59,23 @@ class Dense(layers.Dense):
         if not _plain(self, inputs):
             return super().call(inputs, training=training)
         y = _torch.linear(inputs, self.kernel, self.bias)
+        return self.activation(y) if self.activation is not None else y
+
+
+@register
+class Conv2DTranspose(layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose`; on torch, non-overlapping ones (strides equal to the
+    kernel, "valid") run as one matmul without re-laying out the kernel."""
+
+    def call(self, inputs):
+        patches = (
+            self.data_format == "channels_last"
+            and tuple(self.strides) == tuple(self.kernel_size)
+            and self.padding == "valid"
+            and self.output_padding is None
+            and tuple(self.dilation_rate) == (1, 1)
+        )
+        if not (patches and _plain(self, inputs)):
+            return super().call(inputs)
+        y = _torch.patch_unembed(inputs, self.kernel, self.bias if self.use_bias else None)
         return self.activation(y) if self.activation is not None else y

@@ -48,3 +48,21 @@ def linear(x, kernel, bias):
     if bias is not None:
         bias = convert_to_tensor(bias).to(x.dtype)
     return F.linear(x, kernel.t(), bias)
+
+
+def patch_unembed(x, kernel, bias):
+    """A transposed conv whose stride equals its kernel (non-overlapping patches), as one
+    matmul and one reshuffle: Keras' path copies the (k, k, out, in) kernel to torch's layout
+    on every call (32 MB at MSST-Net's patch 32)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = convert_to_tensor(x)
+    kernel = convert_to_tensor(kernel).to(x.dtype)
+    ph, pw, out, cin = kernel.shape
+    if bias is not None:
+        bias = torch.tile(convert_to_tensor(bias).to(x.dtype), (ph * pw,))
+    y = F.linear(x, kernel.reshape(ph * pw * out, cin), bias)
+    b, h, w = x.shape[:3]
+    y = y.reshape(b, h, w, ph, pw, out).permute(0, 1, 3, 2, 4, 5)
+    return y.reshape(b, h * ph, w * pw, out)

@@ -13,7 +13,7 @@ from keras_hsifusion.applications.msst_net._layers import (
     PixelShuffle,
     TorchResize,
 )
-from keras_hsifusion.layers.core import Conv2D, Dense
+from keras_hsifusion.layers.core import Conv2D, Conv2DTranspose, Dense
 from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
@@ -233,7 +233,7 @@ class MSSTNet(keras.Model):
             )(x)
             t = SpaT(msi_heads, msi_num_layers, name=f"spatial_layers_{k}", **kw)(t)
             t = layers.LayerNormalization(epsilon=1e-5, name=f"spatial_norm_{k}", **kw)(t)
-            t = layers.Conv2DTranspose(
+            t = Conv2DTranspose(
                 hsi_bands, p, strides=p, padding="valid", name=f"patch_unembed_{k}", **kw
             )(t)
             t = Conv2D(

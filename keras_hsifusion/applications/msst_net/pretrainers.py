@@ -14,7 +14,7 @@ from keras_hsifusion.applications.msst_net.msst_net import (
     _check_position_embedding,
     _check_size,
 )
-from keras_hsifusion.layers.core import Dense
+from keras_hsifusion.layers.core import Conv2DTranspose, Dense
 from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding, PositionEmbedding2D
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
@@ -259,7 +259,7 @@ class MPAE(_MaskedAutoencoder):
         x = SpaT(heads, decoder_num_layers, name="decoder", **kw)(x)
         x = Dense(embed_dim, name="reconstruction", **kw)(x)
         x = layers.LayerNormalization(epsilon=1e-5, name="norm2", **kw)(x)
-        x = layers.Conv2DTranspose(
+        x = Conv2DTranspose(
             msi_bands, patch_size, strides=patch_size, padding="valid", name="unembed", **kw
         )(x)
         outputs = MSSTCrop(1, name="crop", **kw)([x, inputs])
