@@ -27,6 +27,13 @@ def parse(argv=None):
     p.add_argument("--modes", nargs="+", default=["forward", "train"], choices=benchmark.MODES)
     p.add_argument("--compiles", nargs="+", default=["eager", "jit"], choices=benchmark.COMPILES)
     p.add_argument("--dtypes", nargs="+", default=["float32"], choices=benchmark.DTYPES)
+    p.add_argument(
+        "--exclude",
+        nargs="+",
+        default=[],
+        metavar="BACKEND/COMPILE/SIZE",
+        help="skip these combinations, e.g. torch/jit/default (* matches anything)",
+    )
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--iters", type=int, default=3)
@@ -84,6 +91,7 @@ def main():
                 args.min_seconds,
                 args.batch,
                 args.threads,
+                exclude=args.exclude,
             )
         with open(args.worker_out, "w") as f:
             json.dump(data, f)

@@ -194,8 +194,12 @@ def run_worker(
     batch,
     threads=None,
     log=print,
+    exclude=(),
 ):
-    """All configurations on the active backend; returns {"meta": ..., "results": [...]}."""
+    """All configurations on the active backend; returns {"meta": ..., "results": [...]}.
+
+    `exclude` holds "backend/compile/size" patterns (`*` matches anything) to skip.
+    """
     native.set_threads(threads)
     peaks = {}
     for dtype in sorted(set(dtypes)):
@@ -218,6 +222,8 @@ def run_worker(
             for dtype in dtypes:
                 for compile_mode in compiles:
                     for mode in modes:
+                        if _excluded(exclude, native.backend(), compile_mode, size):
+                            continue
                         results.append(
                             benchmark_one(
                                 model,
@@ -234,6 +240,14 @@ def run_worker(
                             )
                         )
     return {"meta": meta, "results": results}
+
+
+def _excluded(patterns, backend, compile_mode, size):
+    for pattern in patterns:
+        parts = (pattern.split("/") + ["*", "*"])[:3]
+        if all(p in ("*", v) for p, v in zip(parts, (backend, compile_mode, size))):
+            return True
+    return False
 
 
 def run_backends(backends, worker_argv, script, env=None, log=print):
