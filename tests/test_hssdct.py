@@ -239,7 +239,14 @@ def test_every_weight_gets_a_finite_nonzero_gradient(model_nf64):
 
 def test_fit_step_updates_every_weight(model_nf64):
     model = model_nf64
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mae", jit_compile=BACKEND == "jax")
+    # TF: eager, as the training runner defaults to (tracing this train step takes minutes on
+    # this CPU); graph-mode training on TF is covered by the MSST-Net fit test.
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="mae",
+        jit_compile=BACKEND == "jax",
+        run_eagerly=BACKEND == "tensorflow",
+    )
     inputs = _inputs(2, 3, 4, seed=3)
     target = np.random.default_rng(4).random((2, 12, 16, 8), dtype=np.float32)
     before = [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]
