@@ -24,6 +24,12 @@ def _plain(layer, inputs):
     )
 
 
+def _fast_call(layer, kernel_fn, inputs, *args):
+    """`kernel_fn(inputs, kernel, bias, *args)`, then the layer's activation."""
+    y = kernel_fn(inputs, layer.kernel, layer.bias, *args)
+    return layer.activation(y) if layer.activation is not None else y
+
+
 @register
 class Conv2D(layers.Conv2D):
     """`keras.layers.Conv2D` (channels_last) without layout copies on torch."""
@@ -39,16 +45,9 @@ class Conv2D(layers.Conv2D):
         padding = self._torch_padding()
         if not (_plain(self, inputs) and self.data_format == "channels_last" and padding):
             return super().call(inputs)
-        y = _torch.conv2d(
-            inputs,
-            self.kernel,
-            self.bias if self.use_bias else None,
-            self.strides,
-            padding,
-            self.dilation_rate,
-            self.groups,
+        return _fast_call(
+            self, _torch.conv2d, inputs, self.strides, padding, self.dilation_rate, self.groups
         )
-        return self.activation(y) if self.activation is not None else y
 
 
 @register
@@ -58,8 +57,7 @@ class Dense(layers.Dense):
     def call(self, inputs, training=None):
         if not _plain(self, inputs):
             return super().call(inputs, training=training)
-        y = _torch.linear(inputs, self.kernel, self.bias)
-        return self.activation(y) if self.activation is not None else y
+        return _fast_call(self, _torch.linear, inputs)
 
 
 @register
@@ -77,5 +75,4 @@ class Conv2DTranspose(layers.Conv2DTranspose):
         )
         if not (patches and _plain(self, inputs)):
             return super().call(inputs)
-        y = _torch.patch_unembed(inputs, self.kernel, self.bias if self.use_bias else None)
-        return self.activation(y) if self.activation is not None else y
+        return _fast_call(self, _torch.patch_unembed, inputs)

@@ -19,17 +19,23 @@ def active():
     return keras.backend.backend() == "torch"
 
 
+def _operands(x, kernel, bias):
+    """torch tensors of the input, and of the kernel and bias in the input's dtype."""
+    x = convert_to_tensor(x)
+    kernel = convert_to_tensor(kernel).to(x.dtype)
+    if bias is not None:
+        bias = convert_to_tensor(bias).to(x.dtype)
+    return x, kernel, bias
+
+
 def conv2d(x, kernel, bias, strides, padding, dilation_rate, groups):
     """NHWC conv with an HWIO kernel; `padding` is an int/pair for torch or 'valid'."""
     import torch.nn.functional as F
 
-    x = convert_to_tensor(x)
-    kernel = convert_to_tensor(kernel)
-    if bias is not None:
-        bias = convert_to_tensor(bias).to(x.dtype)
+    x, kernel, bias = _operands(x, kernel, bias)
     y = F.conv2d(
         x.permute(0, 3, 1, 2),
-        kernel.to(x.dtype).permute(3, 2, 0, 1),
+        kernel.permute(3, 2, 0, 1),
         bias,
         stride=strides,
         padding=0 if padding == "valid" else padding,
@@ -43,10 +49,7 @@ def linear(x, kernel, bias):
     """`x @ kernel + bias` in one addmm."""
     import torch.nn.functional as F
 
-    x = convert_to_tensor(x)
-    kernel = convert_to_tensor(kernel).to(x.dtype)
-    if bias is not None:
-        bias = convert_to_tensor(bias).to(x.dtype)
+    x, kernel, bias = _operands(x, kernel, bias)
     return F.linear(x, kernel.t(), bias)
 
 
@@ -57,11 +60,10 @@ def patch_unembed(x, kernel, bias):
     import torch
     import torch.nn.functional as F
 
-    x = convert_to_tensor(x)
-    kernel = convert_to_tensor(kernel).to(x.dtype)
+    x, kernel, bias = _operands(x, kernel, bias)
     ph, pw, out, cin = kernel.shape
     if bias is not None:
-        bias = torch.tile(convert_to_tensor(bias).to(x.dtype), (ph * pw,))
+        bias = torch.tile(bias, (ph * pw,))
     y = F.linear(x, kernel.reshape(ph * pw * out, cin), bias)
     b, h, w = x.shape[:3]
     y = y.reshape(b, h, w, ph, pw, out).permute(0, 1, 3, 2, 4, 5)

@@ -90,6 +90,33 @@ def _time(fn, warmup, iters, min_seconds):
     return times
 
 
+def _measure(fn, warmup, iters, min_seconds):
+    """First (compiling) call, warm-up, timed calls and peak memory of `fn`, as row fields."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    times = _time(fn, max(warmup - 1, 0), iters, min_seconds)
+    mem, mem_kind = native.peak_memory()
+    return dict(
+        ok=True,
+        first_call_s=first,
+        median_s=statistics.median(times),
+        spread_s=_spread(times),
+        times_s=times,
+        peak_memory_bytes=mem,
+        peak_memory_kind=mem_kind,
+    )
+
+
+def _rates(median, batch, hr_pixels, step_flops):
+    return dict(
+        images_per_s=batch / median,
+        hr_mpix_per_s=batch * hr_pixels / median / 1e6,
+        gflops_per_step=step_flops / 1e9,
+        achieved_gflops=step_flops / median / 1e9,
+    )
+
+
 def _spread(times):
     if len(times) < 4:
         return (max(times) - min(times)) / 2
@@ -142,26 +169,8 @@ def benchmark_one(
             model.compile(optimizer="adam", loss="mae", jit_compile=jit, run_eagerly=not jit)
             fn = lambda: model.train_on_batch(x, y)  # noqa: E731
             step_flops = 3 * flops  # forward + backward (2x): the usual convention
-        t0 = time.perf_counter()
-        fn()
-        first = time.perf_counter() - t0
-        times = _time(fn, max(warmup - 1, 0), iters, min_seconds)
-        median = statistics.median(times)
-        mem, mem_kind = native.peak_memory()
-        hr_pixels = out_shape[1] * out_shape[2]
-        row.update(
-            ok=True,
-            first_call_s=first,
-            median_s=median,
-            spread_s=_spread(times),
-            times_s=times,
-            images_per_s=batch / median,
-            hr_mpix_per_s=batch * hr_pixels / median / 1e6,
-            gflops_per_step=step_flops / 1e9,
-            achieved_gflops=step_flops / median / 1e9,
-            peak_memory_bytes=mem,
-            peak_memory_kind=mem_kind,
-        )
+        row.update(_measure(fn, warmup, iters, min_seconds))
+        row.update(_rates(row["median_s"], batch, out_shape[1] * out_shape[2], step_flops))
         if peak_gflops:
             row["fraction_of_matmul_peak"] = row["achieved_gflops"] / peak_gflops
     except Exception as e:  # noqa: BLE001 - one failing configuration must not stop the run
@@ -416,26 +425,10 @@ def official_worker(kind, path, size, iters=3, warmup=1, threads=None, log=print
                 net(*x)
 
         native.reset_peak_memory()
-        t0 = time.perf_counter()
-        fn()
-        first = time.perf_counter() - t0
-        times = _time(fn, max(warmup - 1, 0), iters, 0)
-        median = statistics.median(times)
-        mem, mem_kind = native.peak_memory()
+        row.update(_measure(fn, warmup, iters, 0))
+        # Our model is built only after the official one was measured (peak memory).
         flops = count_flops(build_model(kind), {"lr_hsi": (1, *lr), "hr_msi": (1, *hr)}).total
-        row.update(
-            ok=True,
-            first_call_s=first,
-            median_s=median,
-            spread_s=_spread(times),
-            times_s=times,
-            images_per_s=1 / median,
-            hr_mpix_per_s=hr[0] * hr[1] / median / 1e6,
-            gflops_per_step=flops / 1e9,
-            achieved_gflops=flops / median / 1e9,
-            peak_memory_bytes=mem,
-            peak_memory_kind=mem_kind,
-        )
+        row.update(_rates(row["median_s"], 1, hr[0] * hr[1], flops))
     except Exception as e:  # noqa: BLE001 - reported in the table, the run goes on
         row.update(ok=False, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")
     log(_progress(row))
