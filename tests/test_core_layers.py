@@ -34,6 +34,20 @@ def fast_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def matmul_unembeds(monkeypatch):
+    """Calls of the backend-agnostic patch un-embedding (the non-torch path)."""
+    calls = []
+    original = core.patch_unembed
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(core, "patch_unembed", spy)
+    return calls
+
+
 def _twins(ours_cls, keras_cls, kwargs, shape):
     ours, ref = ours_cls(**kwargs), keras_cls(**kwargs)
     ours.build(shape)
@@ -67,11 +81,30 @@ def test_dense_equals_keras_on_images_and_tokens(fast_calls):
         (dict(filters=5, kernel_size=4, strides=2), False),  # overlapping: Keras' own
     ],
 )
-def test_conv2d_transpose_equals_keras(kwargs, fast, fast_calls):
+def test_conv2d_transpose_equals_keras(kwargs, fast, fast_calls, matmul_unembeds):
     x = np.random.default_rng(5).normal(size=(2, 3, 4, 6)).astype("float32")
     ours, ref = _twins(core.Conv2DTranspose, keras.layers.Conv2DTranspose, kwargs, x.shape)
     assert_close(ours(x), keras.ops.convert_to_numpy(ref(x)), rtol=1e-5)
+    # Non-overlapping: one matmul on every backend (torch's own kernel on torch).
     assert len(fast_calls) == (1 if fast and BACKEND == "torch" else 0)
+    assert len(matmul_unembeds) == (1 if fast and BACKEND != "torch" else 0)
+
+
+def test_conv2d_transpose_bfloat16_and_symbolic_batch(matmul_unembeds):
+    kwargs = dict(filters=3, kernel_size=4, strides=4, dtype="mixed_bfloat16")
+    x = np.random.default_rng(6).normal(size=(2, 2, 3, 5)).astype("float32")
+    ours, ref = _twins(core.Conv2DTranspose, keras.layers.Conv2DTranspose, kwargs, x.shape)
+    out = ours(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert_close(
+        keras.ops.cast(out, "float32"),
+        keras.ops.convert_to_numpy(keras.ops.cast(ref(x), "float32")),
+        rtol=2e-2,
+    )
+    # Unknown batch and spatial sizes in a functional graph.
+    model = keras.Sequential([keras.Input((None, None, 5)), core.Conv2DTranspose(3, 2, strides=2)])
+    assert model.output_shape == (None, None, None, 3)
+    assert tuple(model(x).shape) == (2, 4, 6, 3)
 
 
 def test_gradients_equal_keras():

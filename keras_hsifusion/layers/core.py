@@ -3,21 +3,23 @@
 Drop-in subclasses of the Keras layers: same arguments, weights, config and numbers. On
 torch, when the layer is a plain float layer (no LoRA, no quantization, channels_last, stride-1
 "same" with odd kernels or "valid"), `call` goes through `keras_hsifusion.ops._torch`, which
-skips the layout copies Keras' torch backend makes (see that module). Everywhere else, and on
-TensorFlow and JAX, `call` is Keras' own.
+skips the layout copies Keras' torch backend makes (see that module). Non-overlapping
+transposed convs (strides equal to the kernel) run as one matmul on every backend
+(`keras_hsifusion.ops.patches`). Everywhere else `call` is Keras' own.
 """
 
 import keras
 from keras import layers
 
 from keras_hsifusion.ops import _torch
+from keras_hsifusion.ops.patches import patch_unembed
 
 register = keras.saving.register_keras_serializable(package="keras_hsifusion")
 
 
-def _plain(layer, inputs):
+def _plain(layer, inputs, any_backend=False):
     return (
-        _torch.active()
+        (any_backend or _torch.active())
         and not getattr(layer, "lora_enabled", False)
         and layer.quantization_mode is None
         and keras.backend.is_float_dtype(inputs.dtype)
@@ -62,8 +64,9 @@ class Dense(layers.Dense):
 
 @register
 class Conv2DTranspose(layers.Conv2DTranspose):
-    """`keras.layers.Conv2DTranspose`; on torch, non-overlapping ones (strides equal to the
-    kernel, "valid") run as one matmul without re-laying out the kernel."""
+    """`keras.layers.Conv2DTranspose`; non-overlapping ones (strides equal to the kernel,
+    "valid") run as one matmul (`keras_hsifusion.ops.patches`), on torch without re-laying
+    out the kernel."""
 
     def call(self, inputs):
         patches = (
@@ -73,6 +76,7 @@ class Conv2DTranspose(layers.Conv2DTranspose):
             and self.output_padding is None
             and tuple(self.dilation_rate) == (1, 1)
         )
-        if not (patches and _plain(self, inputs)):
+        if not (patches and _plain(self, inputs, any_backend=True)):
             return super().call(inputs)
-        return _fast_call(self, _torch.patch_unembed, inputs)
+        kernel_fn = _torch.patch_unembed if _torch.active() else patch_unembed
+        return _fast_call(self, kernel_fn, inputs)

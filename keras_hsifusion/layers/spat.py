@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_hsifusion.layers._token_transformer import TokenTransformer
+from keras_hsifusion.ops.attention import attention
 
 
 @keras.saving.register_keras_serializable(package="keras_hsifusion")
@@ -43,5 +44,5 @@ class SpaT(TokenTransformer):
         heads, head_dim = self.heads, self.dim // self.heads
         qkv = ops.reshape(qkv, (b, n, 3, heads, head_dim))
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (b, n, heads, head_dim)
-        out = ops.dot_product_attention(q, k, v, scale=float(head_dim) ** -0.5)
+        out = attention(q, k, v, float(head_dim) ** -0.5)
         return ops.reshape(out, (b, n, self.dim))
