@@ -31,8 +31,9 @@ def parse(argv=None):
         "--exclude",
         nargs="+",
         default=[],
-        metavar="BACKEND/COMPILE/SIZE",
-        help="skip these combinations, e.g. torch/jit/default (* matches anything)",
+        metavar="BACKEND/COMPILE/SIZE[/MODE]",
+        help="skip these combinations, e.g. torch/jit/default or jax/eager/*/train "
+        "(* matches anything)",
     )
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
@@ -60,6 +61,9 @@ def parse(argv=None):
             p.error(f"--official {item!r}: {path!r} is not a directory")
         official[kind] = path
     args.official = official
+    for pattern in args.exclude:
+        if not 1 <= len(pattern.split("/")) <= 4:
+            p.error(f"--exclude takes BACKEND/COMPILE/SIZE[/MODE] patterns: {pattern!r}")
     return args
 
 

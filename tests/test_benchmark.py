@@ -130,3 +130,16 @@ def test_runner_rejects_bad_official_argument(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_info:
             runner.parse(["--official", arg])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        runner.parse(["--exclude", "jax/eager/small/train/extra"])
+    assert exit_info.value.code == 2 and "BACKEND/COMPILE/SIZE" in capsys.readouterr().err
+
+
+def test_exclude_patterns():
+    patterns = ["torch/jit/default", "jax/eager/*/train"]
+    assert benchmark._excluded(patterns, "torch", "jit", "default", "forward")
+    assert not benchmark._excluded(patterns, "torch", "jit", "small", "forward")
+    assert benchmark._excluded(patterns, "jax", "eager", "small", "train")
+    assert not benchmark._excluded(patterns, "jax", "eager", "small", "forward")
+    assert not benchmark._excluded(patterns, "jax", "jit", "small", "train")
+    assert benchmark._excluded(["*"], "tensorflow", "eager", "small", "forward")

@@ -207,7 +207,7 @@ def run_worker(
 ):
     """All configurations on the active backend; returns {"meta": ..., "results": [...]}.
 
-    `exclude` holds "backend/compile/size" patterns (`*` matches anything) to skip.
+    `exclude` holds "backend/compile/size[/mode]" patterns (`*` matches anything) to skip.
     """
     native.set_threads(threads)
     peaks = {}
@@ -231,7 +231,7 @@ def run_worker(
             for dtype in dtypes:
                 for compile_mode in compiles:
                     for mode in modes:
-                        if _excluded(exclude, native.backend(), compile_mode, size):
+                        if _excluded(exclude, native.backend(), compile_mode, size, mode):
                             continue
                         results.append(
                             benchmark_one(
@@ -251,10 +251,10 @@ def run_worker(
     return {"meta": meta, "results": results}
 
 
-def _excluded(patterns, backend, compile_mode, size):
+def _excluded(patterns, backend, compile_mode, size, mode):
     for pattern in patterns:
-        parts = (pattern.split("/") + ["*", "*"])[:3]
-        if all(p in ("*", v) for p, v in zip(parts, (backend, compile_mode, size))):
+        parts = (pattern.split("/") + ["*"] * 3)[:4]
+        if all(p in ("*", v) for p, v in zip(parts, (backend, compile_mode, size, mode))):
             return True
     return False
 
@@ -452,21 +452,22 @@ def add_speedups(results):
 
 def markdown_table(results):
     lines = [
-        "| backend | model | size | mode | compile | dtype | median ms | ± ms | img/s | "
-        "HR MP/s | GFLOP/s | % matmul peak | peak mem GiB | × official |",
-        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | model | size | mode | compile | dtype | median ms | ± ms | first call s | "
+        "img/s | HR MP/s | GFLOP/s | % matmul peak | peak mem GiB | × official |",
+        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         cells = [r["backend"], r["model"], r["size"], r["mode"], r["compile"], r["dtype"]]
         if not r.get("ok"):
             error = r.get("error", "")[:80]
-            lines.append("| " + " | ".join(cells) + f" | failed: {error} ||||||||")
+            lines.append("| " + " | ".join(cells) + f" | failed: {error} |||||||||")
             continue
         frac = r.get("fraction_of_matmul_peak")
         mem = r.get("peak_memory_bytes")
         cells += [
             f"{r['median_s'] * 1e3:.1f}",
             f"{r['spread_s'] * 1e3:.1f}",
+            f"{r['first_call_s']:.1f}" if "first_call_s" in r else "–",
             f"{r['images_per_s']:.3f}",
             f"{r['hr_mpix_per_s']:.3f}",
             f"{r['achieved_gflops']:.1f}" if "achieved_gflops" in r else "–",
