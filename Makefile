@@ -8,6 +8,9 @@ TF_SPEC ?= tensorflow-cpu
 JAX_SPEC ?= jax
 BACKENDS ?= tensorflow torch jax
 PYTEST_ARGS ?=
+# Test processes per backend (pytest-xdist, one test file per process): most test time is
+# single-threaded compilation (XLA, TF tracing), so two processes use both cores of CI.
+TEST_WORKERS ?= 2
 # JAX compiles one XLA program per weight shape and per model input shape; a persistent cache
 # lets the cross-backend subprocess tests and later runs reuse them.
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
@@ -33,7 +36,7 @@ install: $(VENV)/.installed
 test: $(VENV)/.installed
 	@status=0; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b"; \
-	  XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests || status=1; \
+	  XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) tests || status=1; \
 	done; exit $$status
 
 lint: $(VENV)/.installed
