@@ -1,4 +1,4 @@
-"""Global multi-head attention that stays fast for long sequences on every backend."""
+"""Global multi-head attention, query-chunked on JAX for long sequences."""
 
 import keras
 from keras import ops
@@ -11,13 +11,6 @@ from keras import ops
 _CHUNK_LOGITS = 1 << 20
 # Below this many logits in all (16 MB), one fused call is as fast.
 _MIN_CHUNKED_LOGITS = 1 << 22
-
-
-def _chunked(backend):
-    # torch has a fused (flash) CPU kernel behind `dot_product_attention`; TensorFlow's Keras
-    # path is a plain einsum-softmax-einsum like JAX's but its eager kernels are threaded, and a
-    # `map_fn` loop costs more than it saves there (benchmarks/README).
-    return backend == "jax"
 
 
 def attention(q, k, v, scale):
@@ -34,10 +27,11 @@ def attention(q, k, v, scale):
     """
     b, n_q, heads, d = q.shape
     n_k, dv = k.shape[1], v.shape[-1]
-    static = None not in (b, n_q, heads, n_k)
+    # Chunked on JAX only: torch has a fused CPU kernel behind `dot_product_attention`;
+    # chunking on TensorFlow was not measured.
     if (
-        not static
-        or not _chunked(keras.backend.backend())
+        keras.backend.backend() != "jax"
+        or None in (b, n_q, heads, n_k)
         or b * heads * n_q * n_k < _MIN_CHUNKED_LOGITS
     ):
         return ops.dot_product_attention(q, k, v, scale=scale)
@@ -53,7 +47,8 @@ def attention(q, k, v, scale):
     kh = ops.reshape(ops.transpose(k, (0, 2, 3, 1)), (bh, d, n_k))
     vh = ops.reshape(ops.transpose(v, (0, 2, 1, 3)), (bh, n_k, dv))
     # Reduced-precision inputs: logits and softmax in float32, as the fused kernels do.
-    wide = "float32" if q.dtype in ("float16", "bfloat16") else q.dtype
+    dtype = keras.backend.standardize_dtype(q.dtype)
+    wide = "float32" if dtype in ("float16", "bfloat16") else dtype
 
     def one_head(item):
         q_chunks, k_head, v_head = item
