@@ -84,7 +84,8 @@ DEFAULT_DATA = {
     "sensor": "sentinel2a-10m",
     "psf_fwhm": None,
     "noise_snr_db": None,
-    "val_size": 48,
+    "test_size": 48,
+    "val_size": 32,
     "band_step": 1,
     "patch_size": 32,
     "batch_size": 8,
@@ -258,7 +259,7 @@ def validate_config(config):
     data = {**DEFAULT_DATA, **data}
     if data["scene"] not in _SCENES:
         raise ValueError(f"`data.scene` must be one of {_SCENES}. Received: {data['scene']!r}")
-    for key in ("crop", "scale", "val_size", "band_step", "patch_size", "batch_size"):
+    for key in ("crop", "scale", "test_size", "val_size", "band_step", "patch_size", "batch_size"):
         _check_int(f"data.{key}", data[key])
     _check_int("data.patches_per_epoch", data["patches_per_epoch"], allow_none=True)
     if data["patch_size"] % data["scale"]:
@@ -352,21 +353,23 @@ def validate_config(config):
 
 
 def build_data(config):
-    """Simulates the scene of a config and cuts its training patches and held-out region.
+    """Simulates the scene of a config and cuts its training, validation and test regions.
 
     The scene (cropped, every `band_step`-th band) is degraded once as a whole (Wald
-    protocol, `keras_hsifusion.data.degrade`); `spatial_split` gives a training region and
-    the held-out rightmost `val_size` columns, separated by a guard band so that no HR pixel
-    is seen by both.
+    protocol, `keras_hsifusion.data.degrade`); `spatial_split` keeps the rightmost
+    `test_size` columns as the held-out test region, then carves the bottom `val_size` rows
+    of the rest as the validation strip (model selection); guard bands make sure that no HR
+    pixel (nor the PSF support of an LR pixel) is shared between any two regions.
 
     Args:
         config: a validated config (or its `data` dict).
 
     Returns:
         dict with `train` (a `FusionPatches` over the training region), `val_inputs`
-        (`{"lr_hsi": (1, h, w, C), "hr_msi": (1, H, W, c)}` of the held-out region),
-        `val_target` (`(1, H, W, C)`), `scale`, `hsi_bands`, `msi_bands`, `wavelengths`,
-        `regions` (train, val) and `seed`.
+        (`{"lr_hsi": (1, h, w, C), "hr_msi": (1, H, W, c)}` of the validation strip),
+        `val_target` (`(1, H, W, C)`), `test_inputs` and `test_target` (the held-out test
+        region), `scale`, `hsi_bands`, `msi_bands`, `wavelengths`, `regions` (`{"train",
+        "val", "test"}`: `(row_slice, col_slice)` HR boxes) and `seed`.
     """
     from keras_hsifusion import data as khf_data
 
@@ -387,9 +390,16 @@ def build_data(config):
     )
     lr, hr = np.ascontiguousarray(lr[..., ::step]), np.ascontiguousarray(cube[..., ::step])
     wavelengths = wavelengths[::step]
-    train_region, val_region = khf_data.spatial_split(
-        crop, crop, scale, val_size=d["val_size"], psf_fwhm=d["psf_fwhm"]
+    # Held-out test region: the rightmost `test_size` columns. Validation strip (for model
+    # selection): the bottom `val_size` rows of what is left, with the same kind of guard band.
+    train_region, test_region = khf_data.spatial_split(
+        crop, crop, scale, val_size=d["test_size"], psf_fwhm=d["psf_fwhm"]
     )
+    rows, cols = train_region
+    (train_rows, _), (val_rows, _) = khf_data.spatial_split(
+        rows.stop, cols.stop, scale, val_size=d["val_size"], axis=0, psf_fwhm=d["psf_fwhm"]
+    )
+    train_region, val_region = (train_rows, cols), (val_rows, cols)
     train = khf_data.FusionPatches(
         hr,
         scale,
@@ -401,18 +411,27 @@ def build_data(config):
         region=train_region,
         seed=seed,
     )
-    rows, cols = val_region
-    lr_rows = slice(rows.start // scale, rows.stop // scale)
-    lr_cols = slice(cols.start // scale, cols.stop // scale)
+
+    def cut(region):
+        rows, cols = region
+        lr_rows = slice(rows.start // scale, rows.stop // scale)
+        lr_cols = slice(cols.start // scale, cols.stop // scale)
+        inputs = {"lr_hsi": lr[None, lr_rows, lr_cols], "hr_msi": msi[None, rows, cols]}
+        return inputs, hr[None, rows, cols]
+
+    val_inputs, val_target = cut(val_region)
+    test_inputs, test_target = cut(test_region)
     return {
         "train": train,
-        "val_inputs": {"lr_hsi": lr[None, lr_rows, lr_cols], "hr_msi": msi[None, rows, cols]},
-        "val_target": hr[None, rows, cols],
+        "val_inputs": val_inputs,
+        "val_target": val_target,
+        "test_inputs": test_inputs,
+        "test_target": test_target,
         "scale": scale,
         "hsi_bands": hr.shape[-1],
         "msi_bands": msi.shape[-1],
         "wavelengths": wavelengths,
-        "regions": (train_region, val_region),
+        "regions": {"train": train_region, "val": val_region, "test": test_region},
         "seed": seed,
     }
 
@@ -532,8 +551,8 @@ class AutoencoderPatches(keras.utils.PyDataset):
 # --------------------------------------------------------------------------- callbacks
 
 
-def evaluate_region(model, inputs, target, scale, clip=True):
-    """PSNR/SAM/ERGAS/RMSE of `model` on one whole region (numpy float64 metrics).
+def evaluate_region(model, inputs, target, scale, clip=True, ssim=False):
+    """PSNR/SAM/ERGAS/RMSE (and SSIM) of `model` on one whole region (numpy float64 metrics).
 
     Returns:
         `(metrics_dict, prediction)`; the prediction is a float32 `(1, H, W, C)` array.
@@ -542,17 +561,33 @@ def evaluate_region(model, inputs, target, scale, clip=True):
     pred = np.asarray(pred, dtype=np.float32)
     if clip:
         pred = np.clip(pred, 0.0, 1.0)
-    return region_metrics(target, pred, scale), pred
+    return region_metrics(target, pred, scale, ssim=ssim), pred
 
 
-def region_metrics(ref, est, scale):
-    """PSNR, SAM, ERGAS and RMSE of `est` against `ref` (`keras_hsifusion.metrics`)."""
-    return {
+def region_metrics(ref, est, scale, ssim=False):
+    """PSNR, SAM, ERGAS, RMSE (and SSIM) of `est` against `ref` (`keras_hsifusion.metrics`)."""
+    ref, est = np.asarray(ref), np.asarray(est)
+    values = {
         "psnr": khf_metrics.psnr(ref, est),
         "sam": khf_metrics.sam(ref, est),
         "ergas": khf_metrics.ergas(ref, est, scale),
         "rmse": khf_metrics.rmse(ref, est),
     }
+    if ssim:
+        values["ssim"] = float(np.mean([khf_metrics.ssim(r, e) for r, e in zip(ref, est)]))
+    return values
+
+
+def baseline_metrics(inputs, target, scale, ssim=True):
+    """Metrics of the parameter-free estimates (`layers.GlobalSkip`) on one region."""
+    from keras_hsifusion.layers.global_skip import GlobalSkip
+
+    out = {}
+    for mode in ("bicubic", "detail_injection"):
+        est = GlobalSkip(mode, scale)([inputs["lr_hsi"], inputs["hr_msi"]])
+        est = np.clip(keras.ops.convert_to_numpy(est), 0.0, 1.0)
+        out[mode] = region_metrics(target, est, scale, ssim=ssim)
+    return out
 
 
 class HeldOutMetrics(keras.callbacks.Callback):
@@ -606,6 +641,10 @@ def _atomic_json(path, value):
     os.replace(tmp, path)
 
 
+def _scalars(logs):
+    return {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
+
+
 class ExperimentCheckpoint(keras.callbacks.Callback):
     """Saves `best.keras`, `last.keras` and `state.json` at the end of every epoch.
 
@@ -631,6 +670,7 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         state = state or {}
         self.best = state.get("best")
         self.best_epoch = state.get("best_epoch")
+        self.best_logs = state.get("best_logs")
         self.extra_state = dict(extra_state or {})
 
     def _improved(self, value):
@@ -650,6 +690,7 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
             value = float(logs[self.monitor])
             if math.isfinite(value) and self._improved(value):
                 self.best, self.best_epoch = value, epoch + 1
+                self.best_logs = _scalars(logs)
                 self.model.save(os.path.join(self.out_dir, "best.keras"))
         tmp = os.path.join(self.out_dir, "last_tmp.keras")
         self.model.save(tmp)
@@ -661,7 +702,8 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
             "mode": self.mode,
             "best": self.best,
             "best_epoch": self.best_epoch,
-            "logs": {k: float(v) for k, v in logs.items() if np.ndim(v) == 0},
+            "best_logs": self.best_logs,
+            "logs": _scalars(logs),
         }
         _atomic_json(os.path.join(self.out_dir, "state.json"), state)
 
@@ -927,9 +969,6 @@ def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", l
         log=log,
         extra_state={"stage": "main"},
     )
-    bicubic = region_metrics(
-        data["val_target"], bicubic_upsample(data["val_inputs"]["lr_hsi"], scale), scale
-    )
     results = {
         "name": config["name"],
         "backend": keras.backend.backend(),
@@ -937,15 +976,17 @@ def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", l
         "epochs": state["epoch"] if state else config["epochs"],
         "best_epoch": state.get("best_epoch") if state else None,
         "monitor": config["monitor"],
-        "bicubic": bicubic,
-        "best": state["logs"] if state and state.get("best_epoch") == state["epoch"] else None,
+        "val": state.get("best_logs") if state else None,
+        "test": None,
+        "baselines": baseline_metrics(data["test_inputs"], data["test_target"], scale),
         "wall_time_s": time.time() - start,
     }
     best_path = os.path.join(out_dir, "best.keras")
     if os.path.isfile(best_path):
+        # The one evaluation of the held-out test region: after selection, on the best model.
         best_model = keras.models.load_model(best_path)
-        results["best"], _ = evaluate_region(
-            best_model, data["val_inputs"], data["val_target"], scale, config["clip"]
+        results["test"], _ = evaluate_region(
+            best_model, data["test_inputs"], data["test_target"], scale, config["clip"], ssim=True
         )
     del model
     _atomic_json(os.path.join(out_dir, "results.json"), results)

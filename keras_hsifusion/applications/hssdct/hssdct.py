@@ -6,6 +6,7 @@ from keras import layers
 from keras_hsifusion.applications._inputs import check_fusion_inputs
 from keras_hsifusion.layers.core import Conv2D
 from keras_hsifusion.layers.dense_swin import DenseWindowBlock
+from keras_hsifusion.layers.global_skip import add_global_skip, check_global_skip
 from keras_hsifusion.layers.hdrtb import HDRTB, check_hdrtb_config
 from keras_hsifusion.layers.interpolate import Interpolate
 
@@ -49,6 +50,11 @@ class HSSDCT(keras.Model):
         final_window_size: window of the final dense attention block (default 4: the
             official code builds it with window 8 and input_resolution (4, 4), which makes
             the window 4 and the shift 0).
+        global_skip: None (default: the official network), `"bicubic"` or
+            `"detail_injection"`: add that parameter-free estimate (`layers.GlobalSkip`) to
+            the output through a gate that starts at 0 (`layers.ResidualGate`), so the network
+            learns the residual over it and the untrained model returns the estimate
+            (docs/differences.md).
 
     Heads follow the official rule (`8 - (channels % 8)`, then `h - ((channels + k*gc) % h)`
     for the k-th block). In the HDRTBs every block's channels must be divisible by twice its
@@ -79,6 +85,7 @@ class HSSDCT(keras.Model):
         hier_win_ratios=(0.5, 1, 2, 4),
         mlp_ratio=4.0,
         final_window_size=4,
+        global_skip=None,
         dtype=None,
         **kwargs,
     ):
@@ -92,6 +99,7 @@ class HSSDCT(keras.Model):
         _check_positive_int("gc", gc)
         _check_positive_int("window_size", window_size)
         _check_positive_int("final_window_size", final_window_size)
+        check_global_skip(global_skip)
         if not (isinstance(mlp_ratio, (int, float)) and mlp_ratio > 0):
             raise ValueError(f"`mlp_ratio` must be positive. Received: mlp_ratio={mlp_ratio!r}")
         hier_win_ratios = tuple(float(r) for r in hier_win_ratios)
@@ -166,6 +174,8 @@ class HSSDCT(keras.Model):
         z = layers.LeakyReLU(name="fuse_act", **lrelu)(fuse_conv(z))
         z = final_block(z)
         outputs = last_conv(z)
+        if global_skip:  # not in the official network (docs/differences.md)
+            outputs = add_global_skip(global_skip, scale, lr_hsi, hr_msi, outputs, dtype)
 
         super().__init__(
             inputs={"lr_hsi": lr_hsi, "hr_msi": hr_msi}, outputs=outputs, dtype=dtype, **kwargs
@@ -194,6 +204,7 @@ class HSSDCT(keras.Model):
         self.hier_win_ratios = hier_win_ratios
         self.mlp_ratio = mlp_ratio
         self.final_window_size = final_window_size
+        self.global_skip = global_skip
 
     def call(self, inputs, training=None, mask=None, **kwargs):
         check_fusion_inputs(self, inputs)
@@ -212,6 +223,7 @@ class HSSDCT(keras.Model):
             "hier_win_ratios": list(self.hier_win_ratios),
             "mlp_ratio": self.mlp_ratio,
             "final_window_size": self.final_window_size,
+            "global_skip": self.global_skip,
         }
 
     @classmethod

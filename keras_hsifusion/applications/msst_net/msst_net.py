@@ -15,6 +15,7 @@ from keras_hsifusion.applications.msst_net._layers import (
 )
 from keras_hsifusion.layers.core import Conv2D, Conv2DTranspose, Dense
 from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding
+from keras_hsifusion.layers.global_skip import add_global_skip, check_global_skip
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
 
@@ -98,6 +99,11 @@ class MSSTNet(keras.Model):
         reference_size: `(h, w)` of the LR training patch the position embeddings are learned
             at; the HR grid is `scale` times larger. Default `(16, 16)` (official: 16x16 LR,
             128x128 HR at x8).
+        global_skip: None (default: the official network), `"bicubic"` or
+            `"detail_injection"`: add that parameter-free estimate (`layers.GlobalSkip`) to
+            the output through a gate that starts at 0 (`layers.ResidualGate`), so the network
+            learns the residual over it and the untrained model returns the estimate
+            (docs/differences.md).
         dtype: dtype policy of the layers.
         name: model name.
 
@@ -129,6 +135,7 @@ class MSSTNet(keras.Model):
         msi_num_layers=4,
         position_embedding="learned",
         reference_size=(16, 16),
+        global_skip=None,
         dtype=None,
         name="msst_net",
         **kwargs,
@@ -155,6 +162,7 @@ class MSSTNet(keras.Model):
                 f"Received: msi_embed_dim={msi_embed_dim}, msi_heads={msi_heads}"
             )
         _check_position_embedding(position_embedding)
+        check_global_skip(global_skip)
         reference_size = _check_size("reference_size", reference_size)
 
         band_dims = (hsi_embed_dim, hsi_embed_dim // 2, hsi_embed_dim * 2)
@@ -248,6 +256,8 @@ class MSSTNet(keras.Model):
         y = layers.Activation("gelu", name="recon_gelu", **kw)(y)
         y = Conv2D(hsi_bands, 3, padding="same", name="recon_conv2", **kw)(y)
         outputs = MSSTCrop(scale, name="crop", **kw)([y, lr_hsi])
+        if global_skip:  # not in the official network (docs/differences.md)
+            outputs = add_global_skip(global_skip, scale, lr_hsi, hr_msi, outputs, dtype)
         super().__init__(
             inputs={"lr_hsi": lr_hsi, "hr_msi": hr_msi},
             outputs=outputs,
@@ -272,6 +282,7 @@ class MSSTNet(keras.Model):
         self.msi_num_layers = msi_num_layers
         self.position_embedding = position_embedding
         self.reference_size = reference_size
+        self.global_skip = global_skip
 
     def call(self, inputs, training=None, mask=None, **kwargs):
         check_fusion_inputs(self, inputs)
@@ -294,6 +305,7 @@ class MSSTNet(keras.Model):
             "msi_num_layers": self.msi_num_layers,
             "position_embedding": self.position_embedding,
             "reference_size": list(self.reference_size),
+            "global_skip": self.global_skip,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "name": self.name,
         }
