@@ -12,8 +12,10 @@ from keras_hsifusion import (
     losses,
     metrics,
     ops,
+    presets,
     profiling,
 )
+from keras_hsifusion.presets import from_preset, list_presets
 from keras_hsifusion.version import __version__
 
 __all__ = [
@@ -25,5 +27,8 @@ __all__ = [
     "losses",
     "metrics",
     "ops",
+    "presets",
     "profiling",
+    "from_preset",
+    "list_presets",
 ]

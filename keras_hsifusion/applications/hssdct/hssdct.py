@@ -3,12 +3,13 @@
 import keras
 from keras import layers
 
-from keras_hsifusion.applications._inputs import check_fusion_inputs
+from keras_hsifusion.applications.fusion_model import FusionModel
 from keras_hsifusion.layers.core import Conv2D
 from keras_hsifusion.layers.dense_swin import DenseWindowBlock
 from keras_hsifusion.layers.global_skip import add_global_skip, check_global_skip
 from keras_hsifusion.layers.hdrtb import HDRTB, check_hdrtb_config
 from keras_hsifusion.layers.interpolate import Interpolate
+from keras_hsifusion.utils.validation import check_int
 
 _SCALES = (2, 4, 8)
 
@@ -17,13 +18,8 @@ def _official_heads(dim):
     return 8 - (dim % 8)  # the official YDCFN's head rule
 
 
-def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
-
-
 @keras.saving.register_keras_serializable(package="keras_hsifusion")
-class HSSDCT(keras.Model):
+class HSSDCT(FusionModel):
     """Hierarchical spatial-spectral dense correlation transformer for HSI/MSI fusion.
 
     Lee et al., "HSSDCT", ICASSP 2026; a faithful port of the released code
@@ -89,16 +85,16 @@ class HSSDCT(keras.Model):
         dtype=None,
         **kwargs,
     ):
-        _check_positive_int("hsi_bands", hsi_bands)
-        _check_positive_int("msi_bands", msi_bands)
+        check_int("hsi_bands", hsi_bands)
+        check_int("msi_bands", msi_bands)
         if scale not in _SCALES or isinstance(scale, bool):
             raise ValueError(f"`scale` must be one of {_SCALES}. Received: scale={scale!r}")
-        _check_positive_int("nf", nf, minimum=2)
+        check_int("nf", nf, minimum=2)
         if nf % 2:
             raise ValueError(f"`nf` must be even (the MSI branch uses nf // 2). Received: nf={nf}")
-        _check_positive_int("gc", gc)
-        _check_positive_int("window_size", window_size)
-        _check_positive_int("final_window_size", final_window_size)
+        check_int("gc", gc)
+        check_int("window_size", window_size)
+        check_int("final_window_size", final_window_size)
         check_global_skip(global_skip)
         if not (isinstance(mlp_ratio, (int, float)) and mlp_ratio > 0):
             raise ValueError(f"`mlp_ratio` must be positive. Received: mlp_ratio={mlp_ratio!r}")
@@ -206,26 +202,20 @@ class HSSDCT(keras.Model):
         self.final_window_size = final_window_size
         self.global_skip = global_skip
 
-    def call(self, inputs, training=None, mask=None, **kwargs):
-        check_fusion_inputs(self, inputs)
-        return super().call(inputs, training=training, mask=mask, **kwargs)
-
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "hsi_bands": self.hsi_bands,
-            "msi_bands": self.msi_bands,
-            "scale": self.scale,
-            "nf": self.nf,
-            "gc": self.gc,
-            "window_size": self.window_size,
-            "hier_win_ratios": list(self.hier_win_ratios),
-            "mlp_ratio": self.mlp_ratio,
-            "final_window_size": self.final_window_size,
-            "global_skip": self.global_skip,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        config = super().get_config()
+        config.update(
+            {
+                "hsi_bands": self.hsi_bands,
+                "msi_bands": self.msi_bands,
+                "scale": self.scale,
+                "nf": self.nf,
+                "gc": self.gc,
+                "window_size": self.window_size,
+                "hier_win_ratios": list(self.hier_win_ratios),
+                "mlp_ratio": self.mlp_ratio,
+                "final_window_size": self.final_window_size,
+                "global_skip": self.global_skip,
+            }
+        )
+        return config

@@ -1,7 +1,24 @@
-"""MSST-Net (Ma et al., Information Fusion 2023) and its MBAE/MPAE pretrainers."""
+"""MSST-Net (Jia, Min, Fu, Information Fusion 2023): model, MBAE/MPAE pretrainers, official-weight
+converter, FLOP formulas, training stages, presets."""
+
+import os
 
 from keras_hsifusion.applications.msst_net import convert  # noqa: F401  (registers converters)
 from keras_hsifusion.applications.msst_net.msst_net import MSSTNet
 from keras_hsifusion.applications.msst_net.pretrainers import MBAE, MPAE
+from keras_hsifusion.applications.registry import ModelSpec, register_model
+
+SPEC = register_model(
+    ModelSpec(
+        name="msst_net",
+        cls=MSSTNet,
+        # Official CAVE default (31 bands, RGB, x8) and a small size, batch 1.
+        benchmark_sizes={
+            "default": ((64, 64, 31), (512, 512, 3)),
+            "small": ((16, 16, 31), (128, 128, 3)),
+        },
+        presets_dir=os.path.join(os.path.dirname(__file__), "presets"),
+    )
+)
 
 __all__ = ["MBAE", "MPAE", "MSSTNet"]

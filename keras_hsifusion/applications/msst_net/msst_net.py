@@ -5,7 +5,7 @@ import math
 import keras
 from keras import layers
 
-from keras_hsifusion.applications._inputs import check_fusion_inputs
+from keras_hsifusion.applications.fusion_model import FusionModel
 from keras_hsifusion.applications.msst_net._layers import (
     BranchWeights,
     MSSTCrop,
@@ -62,7 +62,7 @@ def _load_model(model, what):
 
 
 @keras.saving.register_keras_serializable(package="keras_hsifusion")
-class MSSTNet(keras.Model):
+class MSSTNet(FusionModel):
     """MSST-Net, multiscale spatial-spectral transformer network for HSI/MSI fusion.
 
     Paper: Ma, Zhang, Huang, Zhang, Liu, Zhang, "Multiscale Spatial-Spectral Transformer
@@ -284,38 +284,29 @@ class MSSTNet(keras.Model):
         self.reference_size = reference_size
         self.global_skip = global_skip
 
-    def call(self, inputs, training=None, mask=None, **kwargs):
-        check_fusion_inputs(self, inputs)
-        return super().call(inputs, training=training, mask=mask, **kwargs)
-
     def get_config(self):
-        return {
-            "hsi_bands": self.hsi_bands,
-            "msi_bands": self.msi_bands,
-            "scale": self.scale,
-            "n_feats": self.n_feats,
-            "hsi_embed_dim": self.hsi_embed_dim,
-            "msi_embed_dim": self.msi_embed_dim,
-            "hsi_heads": self.hsi_heads,
-            "msi_heads": self.msi_heads,
-            "patch_size": self.patch_size,
-            "hsi_res_blocks": self.hsi_res_blocks,
-            "msi_res_blocks": self.msi_res_blocks,
-            "hsi_num_layers": self.hsi_num_layers,
-            "msi_num_layers": self.msi_num_layers,
-            "position_embedding": self.position_embedding,
-            "reference_size": list(self.reference_size),
-            "global_skip": self.global_skip,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "name": self.name,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        config = super().get_config()
+        config.update(
+            {
+                "hsi_bands": self.hsi_bands,
+                "msi_bands": self.msi_bands,
+                "scale": self.scale,
+                "n_feats": self.n_feats,
+                "hsi_embed_dim": self.hsi_embed_dim,
+                "msi_embed_dim": self.msi_embed_dim,
+                "hsi_heads": self.hsi_heads,
+                "msi_heads": self.msi_heads,
+                "patch_size": self.patch_size,
+                "hsi_res_blocks": self.hsi_res_blocks,
+                "msi_res_blocks": self.msi_res_blocks,
+                "hsi_num_layers": self.hsi_num_layers,
+                "msi_num_layers": self.msi_num_layers,
+                "position_embedding": self.position_embedding,
+                "reference_size": list(self.reference_size),
+                "global_skip": self.global_skip,
+            }
+        )
+        return config
 
     def load_pretrained_encoders(self, mbae=None, mpae=None):
         """Copies pretrained MBAE/MPAE encoders into the SpeT/SpaT stacks of each scale.

@@ -1,0 +1,170 @@
+"""Pretrained presets: shipped with the package, found through the zoo registry.
+
+A preset is a folder with `model.keras` (the model, not compiled) and its card
+`preset.json`: model class and arguments, data protocol (band centres, MSI sensor and bands,
+scale, input normalisation), training recipe, provenance, the file's sha256, parameters,
+FLOPs and held-out test metrics next to the classical baselines. Shipped presets live in each
+model's folder (`applications/<model>/presets/<name>/`); a user's own are written by
+`FusionModel.save_to_preset` and loaded from their path.
+
+Every load checks the sha256 of `model.keras` against the card before deserialising it, and
+loads with Keras' `safe_mode=True` unless told otherwise.
+
+Examples:
+>>> import keras_hsifusion as khf
+>>> sorted(khf.list_presets())
+['hssdct_indianpines_s2_x4', 'msst_net_indianpines_s2_x4']
+>>> model = khf.from_preset("hssdct_indianpines_s2_x4")
+>>> model.scale, model.hsi_bands, model.msi_bands
+(4, 200, 4)
+"""
+
+import hashlib
+import json
+import os
+
+import keras
+
+from keras_hsifusion.utils.files import atomic_path, atomic_write_json
+
+__all__ = ["from_preset", "get_file", "list_presets", "load_card", "load_preset", "save_preset"]
+
+MODEL_FILE = "model.keras"
+CARD_FILE = "preset.json"
+
+
+def _shipped():
+    from keras_hsifusion.applications.registry import model_specs
+
+    found = {}
+    for spec in model_specs().values():
+        root = spec.presets_dir
+        if not root or not os.path.isdir(root):
+            continue
+        for name in sorted(os.listdir(root)):
+            if os.path.isfile(os.path.join(root, name, CARD_FILE)):
+                found[name] = os.path.join(root, name)
+    return found
+
+
+def _folder(preset):
+    if isinstance(preset, (str, os.PathLike)):
+        preset = os.fspath(preset)
+        shipped = _shipped()
+        if preset in shipped:
+            return shipped[preset]
+        if os.path.isdir(preset):
+            if not os.path.isfile(os.path.join(preset, CARD_FILE)):
+                raise FileNotFoundError(
+                    f"{preset!r} is a folder but not a preset: it has no {CARD_FILE} "
+                    "(save one with `model.save_to_preset(folder)`)."
+                )
+            return preset
+    raise ValueError(
+        f"Unknown preset. Expected one of {sorted(_shipped())} or the path of a preset folder. "
+        f"Received: preset={preset!r}"
+    )
+
+
+def load_card(preset):
+    """The card (`preset.json`, a dict) of a shipped preset name or a preset folder."""
+    folder = _folder(preset)
+    path = os.path.join(folder, CARD_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            card = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"Cannot read the preset card {path!r}: {e}") from None
+    if not isinstance(card, dict) or not {"class", "sha256"} <= set(card):
+        raise ValueError(f"The preset card {path!r} lacks `class` or `sha256`.")
+    return card
+
+
+def list_presets():
+    """The cards of the shipped presets, `{name: card}`."""
+    return {name: load_card(folder) for name, folder in _shipped().items()}
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def get_file(preset):
+    """The path of a preset's `model.keras`, after checking its sha256 against the card.
+
+    Use it with `keras.models.load_model(khf.presets.get_file(name))` on any backend.
+    """
+    folder = _folder(preset)
+    card = load_card(folder)
+    path = os.path.join(folder, card.get("file", MODEL_FILE))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"The preset file {path!r} is missing.")
+    actual = _sha256(path)
+    if actual != card["sha256"]:
+        raise ValueError(
+            f"The preset file {path!r} does not match its card: sha256 {actual} instead of "
+            f"{card['sha256']}. The file is corrupt or was changed; reinstall the package or "
+            "save the preset again."
+        )
+    return path
+
+
+def load_preset(preset, expected_class=None, safe_mode=True):
+    """Loads a preset (name or folder) as a model; see `FusionModel.from_preset`."""
+    from keras_hsifusion.applications.fusion_model import FusionModel
+
+    card = load_card(preset)
+    if (
+        expected_class is not None
+        and expected_class is not FusionModel
+        and card["class"] != expected_class.__name__
+    ):
+        raise ValueError(
+            f"The preset {preset!r} holds a {card['class']}, not a {expected_class.__name__}. "
+            f"Load it with keras_hsifusion.from_preset({preset!r}) or "
+            f"{card['class']}.from_preset({preset!r})."
+        )
+    path = get_file(preset)
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=safe_mode)
+    except Exception as e:  # Keras raises several types for a bad archive
+        raise ValueError(f"Cannot load the preset file {path!r}: {e}") from e
+    if type(model).__name__ != card["class"]:
+        raise ValueError(
+            f"The preset file {path!r} holds a {type(model).__name__}, its card says "
+            f"{card['class']}."
+        )
+    return model
+
+
+def from_preset(preset, safe_mode=True):
+    """Loads any zoo model from a preset name or folder (`FusionModel.from_preset`)."""
+    return load_preset(preset, expected_class=None, safe_mode=safe_mode)
+
+
+def save_preset(model, preset_dir, **card):
+    """Writes `model.keras` and `preset.json` to `preset_dir` (both atomically)."""
+    preset_dir = os.fspath(preset_dir)
+    os.makedirs(preset_dir, exist_ok=True)
+    path = os.path.join(preset_dir, MODEL_FILE)
+    with atomic_path(path, ".keras") as tmp:
+        model.save(tmp)
+    config = model.get_config()
+    full = {
+        "name": card.pop("name", os.path.basename(os.path.normpath(preset_dir))),
+        "class": type(model).__name__,
+        "config": config,
+        "scale": config.get("scale"),
+        "hsi_bands": config.get("hsi_bands"),
+        "msi_bands": config.get("msi_bands"),
+        "params": int(model.count_params()),
+        **card,
+        "file": MODEL_FILE,
+        "sha256": _sha256(path),
+    }
+    atomic_write_json(os.path.join(preset_dir, CARD_FILE), full)
+    return full

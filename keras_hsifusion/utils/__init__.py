@@ -1,0 +1,1 @@
+"""Small shared helpers (argument validation, atomic file writes)."""
