@@ -11,9 +11,16 @@ GLOBAL_SKIPS = (None, "bicubic", "detail_injection")
 
 
 def add_global_skip(mode, scale, lr_hsi, hr_msi, residual, dtype=None):
-    """`base + gate * residual` for a model's functional graph (see `GlobalSkip`)."""
+    """`base + 0.01 * residual` for a model's functional graph (`GlobalSkip`, `ResidualGate`).
+
+    The gate is fixed (not trained): a trainable scalar gate collapsed to 0 within a few
+    dozen Adam steps in our Indian Pines runs (the residual of an untrained network only
+    hurts, so the gate's gradient drives it to 0, where the network gets no learning signal),
+    while a fixed small residual scale (as EDSR's `res_scale`) lets the network learn.
+    """
     base = GlobalSkip(mode, scale, name="global_skip", dtype=dtype)([lr_hsi, hr_msi])
-    return ResidualGate(name="global_skip_gate", dtype=dtype)([base, residual])
+    gate = ResidualGate(initial=0.01, trainable=False, name="global_skip_gate", dtype=dtype)
+    return gate([base, residual])
 
 
 def check_global_skip(value):
@@ -99,15 +106,12 @@ class GlobalSkip(layers.Layer):
 
 @register
 class ResidualGate(layers.Layer):
-    """`base + gate * residual` with one trainable scalar `gate` (ReZero-style).
+    """`base + gate * residual` with one scalar weight `gate` (a residual scale).
 
-    With `initial=0` the model starts exactly at `base`, but the gate's gradient has no
-    consistent sign while the residual is still random, and it stays near 0 (measured: the
-    residual never entered in 56 Adam steps). A small positive start (the default, 0.01)
-    keeps the network's learning direction fixed, perturbs the base by about 1% of the
-    untrained residual, and lets the gate grow as the residual becomes useful; Adam moves
-    the gate by about the learning rate per step, so the residual enters gently instead of
-    swamping the base as a wide zero-initialised last convolution does in its first steps.
+    A small gate (default 0.01) lets a network refine `base` without swamping it in the
+    first Adam steps, as a wide zero-initialised last convolution does (measured: 38.9 ->
+    31 dB after one epoch on Indian Pines). The zoo models use it with `trainable=False`
+    (see `add_global_skip` for why); a trainable gate (ReZero) is the layer's default.
 
     Args:
         initial: initial value of the gate. Defaults to 0.01.
