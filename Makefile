@@ -40,8 +40,8 @@ test: $(VENV)/.installed
 	done; exit $$status
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check keras_hsifusion tests training benchmarks
-	$(VENV)/bin/ruff format --check keras_hsifusion tests training benchmarks
+	$(VENV)/bin/ruff check keras_hsifusion tests training benchmarks tools
+	$(VENV)/bin/ruff format --check keras_hsifusion tests training benchmarks tools
 
 demo: $(VENV)/.installed
 	$(PY) -m keras_hsifusion.demo

@@ -4,25 +4,65 @@
     python benchmarks/run.py --sizes small default --modes forward train \\
         --compiles eager jit --dtypes float32 mixed_bfloat16
     python benchmarks/run.py --model my_model.keras --sizes 256x256
+    python benchmarks/run.py --import my_models --model my_net  # a model my_models registers
     python benchmarks/run.py --official hssdct=/path/to/HSSDCT msst_net=/path/to/MSST-Net
 
-The logic lives in keras_hsifusion.profiling.benchmark; see docs/benchmarks.md.
+The logic lives in keras_hsifusion.profiling.benchmark; models and sizes come from the zoo
+registry (keras_hsifusion.applications.registry); the official-code timing harness is
+tools/official_harness.py. See docs/benchmarks.md.
 """
 
 import argparse
+import importlib
 import json
 import os
 import platform
 import sys
 
+from keras_hsifusion.applications.registry import model_names
 from keras_hsifusion.profiling import benchmark
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def official_harness():
+    """`tools.official_harness`, imported from the repository root (it is not in the wheel)."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    from tools import official_harness as harness
+
+    return harness
+
+
+def import_modules(names):
+    """Imports user modules (from the current directory or PYTHONPATH), e.g. ones that
+    register models with `keras_hsifusion.applications.registry.register_model`."""
+    if names and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in names:
+        importlib.import_module(name)
 
 
 def parse(argv=None):
+    # `--import` first: the modules it names may register models that `--model` accepts.
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", nargs="+", default=[])
+    import_modules(pre.parse_known_args(argv)[0].imports)
+    names = model_names()
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--backends", nargs="+", default=["tensorflow", "torch", "jax"])
-    p.add_argument("--models", nargs="+", default=["hssdct", "msst_net"])
-    p.add_argument("--model", help="benchmark a user's .keras file instead of the zoo")
+    p.add_argument(
+        "--import",
+        dest="imports",
+        nargs="+",
+        default=[],
+        metavar="MODULE",
+        help="import these modules first (in the runner and in every worker), e.g. a module "
+        "that registers its own models with keras_hsifusion.applications.registry",
+    )
+    p.add_argument("--models", nargs="+", default=names, choices=names)
+    p.add_argument("--model", help=f"one model instead of --models: {names} or a .keras file")
     p.add_argument("--sizes", nargs="+", default=["small"], help="small, default, or HxW")
     p.add_argument("--modes", nargs="+", default=["forward", "train"], choices=benchmark.MODES)
     p.add_argument("--compiles", nargs="+", default=["eager", "jit"], choices=benchmark.COMPILES)
@@ -52,11 +92,14 @@ def parse(argv=None):
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
     p.add_argument("--official-worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.model and args.model not in names and not args.model.endswith(".keras"):
+        p.error(f"--model takes one of {names} or a path to a .keras file: {args.model!r}")
     official = {}
+    kinds = official_harness().OFFICIAL_KINDS if args.official else ()
     for item in args.official:
         kind, _, path = item.partition("=")
-        if kind not in benchmark.SIZES or not path:
-            p.error(f"--official takes MODEL=DIR with MODEL in {sorted(benchmark.SIZES)}: {item!r}")
+        if kind not in kinds or not path:
+            p.error(f"--official takes MODEL=DIR with MODEL in {list(kinds)}: {item!r}")
         if not os.path.isdir(path):
             p.error(f"--official {item!r}: {path!r} is not a directory")
         official[kind] = path
@@ -67,46 +110,49 @@ def parse(argv=None):
     return args
 
 
-def main():
-    args = parse()
-    models = [args.model] if args.model else args.models
-    if args.worker:
-        if args.official_worker:
-            kind = args.official_worker
-            data = {
-                "meta": {},
-                "results": [
-                    benchmark.official_worker(
-                        kind, args.official[kind], s, args.iters, args.warmup, args.threads
-                    )
-                    for s in args.sizes
-                    if s in benchmark.SIZES[kind]
-                ],
-            }
-        else:
-            data = benchmark.run_worker(
-                models,
-                args.sizes,
-                args.modes,
-                args.compiles,
-                args.dtypes,
-                args.warmup,
-                args.iters,
-                args.min_seconds,
-                args.batch,
-                args.threads,
-                exclude=args.exclude,
+def run_worker(args):
+    """What one worker process measures: its backend's rows, or the official code's."""
+    if args.official_worker:
+        kind, harness = args.official_worker, official_harness()
+        sizes = benchmark.model_sizes(kind)
+        rows = [
+            harness.official_worker(
+                kind, args.official[kind], s, args.iters, args.warmup, args.threads
             )
+            for s in args.sizes
+            if s in sizes
+        ]
+        return {"meta": {}, "results": rows}
+    return benchmark.run_worker(
+        [args.model] if args.model else args.models,
+        args.sizes,
+        args.modes,
+        args.compiles,
+        args.dtypes,
+        args.warmup,
+        args.iters,
+        args.min_seconds,
+        args.batch,
+        args.threads,
+        exclude=args.exclude,
+    )
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse(argv)
+    if args.worker:
+        data = run_worker(args)
         with open(args.worker_out, "w") as f:
             json.dump(data, f)
-        return
-    forward = [a for a in sys.argv[1:] if a not in ("--worker",)]
+        return data
+    forward = [a for a in argv if a != "--worker"]
     merged = benchmark.run_backends(args.backends, forward, __file__)
     for kind in args.official:
         extra = benchmark.run_backends(["torch"], [*forward, "--official-worker", kind], __file__)
         merged["results"] += extra["results"]
     benchmark.add_speedups(merged["results"])
-    merged["command"] = " ".join(["python", "benchmarks/run.py", *sys.argv[1:]])
+    merged["command"] = " ".join(["python", "benchmarks/run.py", *argv])
     merged["machine"] = f"{platform.platform()}, {os.cpu_count()} logical CPUs"
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out + ".json", "w") as f:
@@ -123,6 +169,7 @@ def main():
     chart = benchmark.bar_chart(merged["results"], args.out + ".png")
     print(table)
     print(f"wrote {args.out}.json, {args.out}.md" + (f", {args.out}.png" if chart else ""))
+    return merged
 
 
 if __name__ == "__main__":

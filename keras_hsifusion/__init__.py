@@ -6,6 +6,7 @@ Importing the package registers every custom layer and model with Keras, so
 
 from keras_hsifusion import (
     applications,
+    baselines,
     convert,
     data,
     layers,
@@ -21,6 +22,7 @@ from keras_hsifusion.version import __version__
 __all__ = [
     "__version__",
     "applications",
+    "baselines",
     "convert",
     "data",
     "layers",

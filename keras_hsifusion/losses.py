@@ -14,6 +14,8 @@ official PyTorch code computes.
 import keras
 from keras import ops
 
+from keras_hsifusion.utils.validation import check_number
+
 __all__ = ["BandWiseMSE", "HSSDCTJointLoss", "SAMLoss", "SmoothL1"]
 
 
@@ -52,11 +54,6 @@ def bandwise_mse_per_sample(y_true, y_pred, sigma=1.0, offset=0.1):
     return ops.mean(loss, axis=-1)
 
 
-def _check_positive(value, name):
-    if not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value}")
-
-
 @keras.saving.register_keras_serializable(package="keras_hsifusion")
 class SmoothL1(keras.losses.Loss):
     """Smooth L1 loss, equal to `torch.nn.SmoothL1Loss(beta=beta)`.
@@ -70,11 +67,13 @@ class SmoothL1(keras.losses.Loss):
         **kwargs: `reduction`, `dtype` of `keras.losses.Loss`.
 
     Examples:
-    >>> model.compile(optimizer="adam", loss=SmoothL1())
+    >>> y_pred = np.array([0.5, -0.5, 2.0, -2.0]).reshape(1, 2, 2, 1)
+    >>> float(SmoothL1()(np.zeros((1, 2, 2, 1)), y_pred))  # (0.125 * 2 + 1.5 * 2) / 4
+    0.8125
     """
 
     def __init__(self, beta=1.0, name="smooth_l1", **kwargs):
-        _check_positive(beta, "beta")
+        check_number("beta", beta)
         super().__init__(name=name, **kwargs)
         self.beta = beta
 
@@ -101,12 +100,13 @@ class SAMLoss(keras.losses.Loss):
     Shapes: `y_true`, `y_pred`: `(B, H, W, C)`.
 
     Examples:
-    >>> model.compile(optimizer="adam", loss=SAMLoss())
+    >>> y_true, y_pred = np.tile([1.0, 0.0], (1, 2, 2, 1)), np.tile([0.0, 3.0], (1, 2, 2, 1))
+    >>> round(float(SAMLoss()(y_true, y_pred)), 4)  # orthogonal spectra: pi / 2
+    1.5708
     """
 
     def __init__(self, eps=1e-6, name="sam_loss", **kwargs):
-        if not isinstance(eps, (int, float)) or eps < 0:
-            raise ValueError(f"`eps` must be a non-negative number. Received: eps={eps}")
+        check_number("eps", eps, allow_zero=True)
         super().__init__(name=name, **kwargs)
         self.eps = eps
 
@@ -135,12 +135,14 @@ class BandWiseMSE(keras.losses.Loss):
     Shapes: `y_true`, `y_pred`: `(B, H, W, C)`.
 
     Examples:
-    >>> model.compile(optimizer="adam", loss=BandWiseMSE())
+    >>> y_true = np.ones((1, 4, 4, 2))
+    >>> round(float(BandWiseMSE()(y_true, 1.5 * y_true)), 4)  # 0.5 * 0.5^2 / (1 + 0.1)
+    0.1136
     """
 
     def __init__(self, sigma=1.0, offset=0.1, name="bandwise_mse", **kwargs):
-        _check_positive(sigma, "sigma")
-        _check_positive(offset, "offset")
+        check_number("sigma", sigma)
+        check_number("offset", offset)
         super().__init__(name=name, **kwargs)
         self.sigma = sigma
         self.offset = offset
@@ -170,6 +172,7 @@ class HSSDCTJointLoss(keras.losses.Loss):
     Shapes: `y_true`, `y_pred`: `(B, H, W, C)`.
 
     Examples:
+    >>> model = keras.Sequential([keras.Input((None, None, 4)), keras.layers.Dense(4)])
     >>> model.compile(optimizer=keras.optimizers.Adam(5.5e-5), loss=HSSDCTJointLoss())
     """
 
@@ -181,13 +184,9 @@ class HSSDCTJointLoss(keras.losses.Loss):
         name="hssdct_joint_loss",
         **kwargs,
     ):
-        for key, value in (
-            ("l1_weight", l1_weight),
-            ("sam_weight", sam_weight),
-            ("bandwise_weight", bandwise_weight),
-        ):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"`{key}` must be a non-negative number. Received: {key}={value}")
+        check_number("l1_weight", l1_weight, allow_zero=True)
+        check_number("sam_weight", sam_weight, allow_zero=True)
+        check_number("bandwise_weight", bandwise_weight, allow_zero=True)
         super().__init__(name=name, **kwargs)
         self.l1_weight = l1_weight
         self.sam_weight = sam_weight

@@ -6,7 +6,7 @@ of the per-image values. `ref` is always the reference (ground truth) and `est` 
 the order matters for PSNR (peak of `ref`), ERGAS (band means of `ref`) and SSIM
 (`data_range` of `ref`).
 
-Definitions (the reduced-resolution protocol of `DESIGN.md` §4):
+Definitions (the reduced-resolution protocol of docs/data.md, "Metrics"):
 
 - `rmse`: `sqrt(mean((ref - est)^2))` over all pixels and bands. Range [0, inf), 0 is best.
 - `psnr`: `10 log10(max(ref)^2 / mean((ref - est)^2))`, one global MSE, peak = max of the
@@ -37,6 +37,8 @@ import keras
 import numpy as np
 from keras import ops
 from scipy import ndimage
+
+from keras_hsifusion.utils.validation import check_number
 
 __all__ = [
     "ERGAS",
@@ -445,10 +447,15 @@ def qnr(fused, lr_hsi, hr_msi, alpha=1.0, beta=1.0, p=1, q=1, block_size=32, sca
 
 
 class _MeanOverImages(keras.metrics.Metric):
-    """Mean over every image seen of a per-image value computed by `_per_image`."""
+    """Mean over every image seen of a per-image value computed by `_per_image`.
 
-    def __init__(self, name, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    Args:
+        name: defaults to the class name in lower case (`"psnr"`, `"rmse"`, `"sam"`, ...).
+        dtype: dtype of the metric's state.
+    """
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(name=name or type(self).__name__.lower(), dtype=dtype)
         self.total = self.add_variable(shape=(), initializer="zeros", name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
@@ -479,18 +486,17 @@ class PSNR(_MeanOverImages):
     """Peak signal-to-noise ratio in dB, mean over images (peak = max of each reference).
 
     Per image as `keras_hsifusion.metrics.psnr`; the MSE is floored at 1e-12 so that a
-    perfect image gives a large finite value instead of `inf`.
-
-    Args:
-        name: defaults to `"psnr"`.
-        dtype: dtype of the metric's state.
+    perfect image gives a large finite value instead of `inf`. Args: `name` (default
+    `"psnr"`) and `dtype`, as every metric class here.
 
     Examples:
+    >>> model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Dense(3)])
     >>> model.compile(optimizer="adam", loss="mae", metrics=[PSNR(), SAM(), ERGAS(scale=4)])
+    >>> psnr = PSNR()
+    >>> psnr.update_state(np.full((1, 4, 4, 3), 0.5), np.full((1, 4, 4, 3), 0.55))
+    >>> round(float(psnr.result()), 2)  # 10 log10(0.5^2 / 0.05^2)
+    20.0
     """
-
-    def __init__(self, name="psnr", dtype=None):
-        super().__init__(name=name, dtype=dtype)
 
     def _per_image(self, y_true, y_pred):
         mse = ops.mean(ops.square(y_true - y_pred), axis=(1, 2, 3))
@@ -502,16 +508,13 @@ class PSNR(_MeanOverImages):
 class RMSE(_MeanOverImages):
     """Root mean squared error, per image (as `keras_hsifusion.metrics.rmse`), mean over images.
 
-    Args:
-        name: defaults to `"rmse"`.
-        dtype: dtype of the metric's state.
-
     Examples:
-    >>> m = RMSE(); m.update_state(y_true, y_pred); float(m.result())
+    >>> rmse, ref = RMSE(), np.zeros((1, 4, 4, 3))
+    >>> rmse.update_state(ref, ref + 0.5)
+    >>> rmse.update_state(ref, ref + 1.5)
+    >>> float(rmse.result())  # the mean of the per-image values 0.5 and 1.5
+    1.0
     """
-
-    def __init__(self, name="rmse", dtype=None):
-        super().__init__(name=name, dtype=dtype)
 
     def _per_image(self, y_true, y_pred):
         return ops.sqrt(ops.mean(ops.square(y_true - y_pred), axis=(1, 2, 3)))
@@ -523,16 +526,12 @@ class SAM(_MeanOverImages):
 
     Pixels where either spectrum is all-zero are skipped; the cosine is clipped to [-1, 1].
 
-    Args:
-        name: defaults to `"sam"`.
-        dtype: dtype of the metric's state.
-
     Examples:
-    >>> m = SAM(); m.update_state(y_true, y_pred); float(m.result())
+    >>> sam = SAM()
+    >>> sam.update_state(np.tile([1.0, 0.0], (1, 2, 2, 1)), np.tile([1.0, 1.0], (1, 2, 2, 1)))
+    >>> round(float(sam.result()), 3)  # (1, 0) against (1, 1) in every pixel
+    45.0
     """
-
-    def __init__(self, name="sam", dtype=None):
-        super().__init__(name=name, dtype=dtype)
 
     def _per_image(self, y_true, y_pred):
         dot = ops.sum(y_true * y_pred, axis=-1)
@@ -554,12 +553,14 @@ class ERGAS(_MeanOverImages):
         dtype: dtype of the metric's state.
 
     Examples:
-    >>> m = ERGAS(scale=4); m.update_state(y_true, y_pred); float(m.result())
+    >>> ergas, ref = ERGAS(scale=4), np.ones((1, 8, 8, 3))
+    >>> ergas.update_state(ref, 1.1 * ref)  # RMSE 0.1 of every band, band means 1
+    >>> round(float(ergas.result()), 3)  # 100 / 4 * 0.1
+    2.5
     """
 
     def __init__(self, scale=4, name="ergas", dtype=None):
-        if not isinstance(scale, (int, float)) or scale <= 0:
-            raise ValueError(f"`scale` must be a positive number. Received: scale={scale}")
+        check_number("scale", scale)
         super().__init__(name=name, dtype=dtype)
         self.scale = scale
 

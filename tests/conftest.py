@@ -82,13 +82,12 @@ def gradients(model, inputs, target):
 
 
 def run_model(model, inputs):
-    """Inference the cheapest way per backend on this CPU, as numpy.
+    """One inference batch the cheapest way per backend on this CPU, as numpy (nested like
+    the model's outputs).
 
     TF and torch run eagerly (tracing or XLA-compiling a whole fusion network costs tens of
     seconds per input shape); JAX runs compiled (its eager mode compiles every op).
     Graph-mode TF is exercised explicitly where it matters (dynamic sizes).
     """
-    if BACKEND == "jax":
-        first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
-        return model.predict(inputs, verbose=0, batch_size=len(first))
-    return np.asarray(keras.ops.convert_to_numpy(model(inputs, training=False)))
+    outputs = model.predict_on_batch(inputs) if BACKEND == "jax" else model(inputs, training=False)
+    return keras.tree.map_structure(lambda t: np.asarray(keras.ops.convert_to_numpy(t)), outputs)

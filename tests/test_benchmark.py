@@ -1,19 +1,22 @@
 """The benchmark runner's logic on tiny inputs (the real runs live in benchmarks/results)."""
 
 import importlib.util
+import json
 import pathlib
-import sys
 
 import keras
-import numpy as np
 import pytest
 from conftest import BACKEND
 
 from keras_hsifusion.applications.hssdct import HSSDCT
-from keras_hsifusion.profiling import benchmark
+from keras_hsifusion.applications.registry import get_model_spec
+from keras_hsifusion.profiling import benchmark, count_flops
 
 TINY = dict(hsi_bands=8, msi_bands=3, nf=32, gc=16)
-RUNNER = pathlib.Path(__file__).parents[1] / "benchmarks" / "run.py"
+ROOT = pathlib.Path(__file__).parents[1]
+RUNNER = ROOT / "benchmarks" / "run.py"
+# Parameters of the benchmarked zoo models (docs/benchmarks.md).
+PARAMS = {"hssdct": 7_977_342, "msst_net": 34_517_663}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,8 @@ def test_input_shapes_of_user_models(tiny_keras_file):
 
 def test_failures_are_reported_not_raised():
     row = benchmark.benchmark_one("nonexistent", "small", "forward", "eager", "float32", log=str)
-    assert row["ok"] is False and "`model` must be" in row["error"]
+    assert row["ok"] is False and "`model` must be one of" in row["error"]
+    assert "hssdct" in row["error"] and "msst_net" in row["error"]
     table = benchmark.markdown_table([row])
     assert "failed: ValueError" in table
 
@@ -98,26 +102,6 @@ def test_speedups_and_table():
     assert len(table) == 6 and all(line.count("|") == table[0].count("|") for line in table)
 
 
-def test_official_stand_ins_only_fill_missing_packages():
-    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in ("timm", "ptflops")}
-    try:
-        benchmark._install_official_stand_ins()
-        from timm.layers import DropPath, to_2tuple, trunc_normal_  # noqa: F401
-        from timm.models.layers import trunc_normal_ as again
-
-        assert again is trunc_normal_ and to_2tuple(3) == (3, 3) and to_2tuple([1, 2]) == (1, 2)
-        x = np.ones((2, 3), "float32")
-        import torch
-
-        assert torch.equal(DropPath(0.1)(torch.from_numpy(x)), torch.from_numpy(x))
-        with pytest.raises(NotImplementedError):
-            sys.modules["ptflops"].get_model_complexity_info(None, None)
-    finally:
-        for name in [k for k in sys.modules if k.split(".")[0] in ("timm", "ptflops")]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-
-
 def test_runner_rejects_bad_official_argument(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("bench_run", RUNNER)
     runner = importlib.util.module_from_spec(spec)
@@ -143,3 +127,36 @@ def test_exclude_patterns():
     assert not benchmark._excluded(patterns, "jax", "eager", "small", "forward")
     assert not benchmark._excluded(patterns, "jax", "jit", "small", "train")
     assert benchmark._excluded(["*"], "tensorflow", "eager", "small", "forward")
+
+
+def test_models_and_sizes_come_from_the_registry():
+    for name in ("hssdct", "msst_net"):
+        assert benchmark.model_sizes(name) == get_model_spec(name).benchmark_sizes
+    with pytest.raises(ValueError, match="`model` must be one of"):
+        benchmark.model_sizes("resnet")
+
+
+def test_committed_results_stay_valid():
+    # Every committed row's model, size and FLOPs are what the registry builds today.
+    rows = {}
+    for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
+        for row in json.loads(path.read_text())["results"]:
+            if row.get("ok") and row["model"] in PARAMS:
+                rows.setdefault((row["model"], row["size"]), []).append(row)
+    assert {m for m, _ in rows} == set(PARAMS)
+    with keras.StatelessScope(initialize_variables=False):
+        for name in PARAMS:
+            model = benchmark.build_model(name)
+            assert model.count_params() == PARAMS[name]
+            for (m, size), group in rows.items():
+                if m != name:
+                    continue
+                shapes = benchmark.input_shapes(model, name, size)
+                flops = count_flops(model, shapes).total
+                for row in group:
+                    assert row["batch"] == 1
+                    step = 3 * flops if row["mode"] == "train" else flops
+                    assert row["gflops_per_step"] == pytest.approx(step / 1e9, rel=1e-12)
+                    out = model.compute_output_shape(shapes)
+                    pixels = out[1] * out[2]
+                    assert row["hr_mpix_per_s"] == pytest.approx(pixels / row["median_s"] / 1e6)

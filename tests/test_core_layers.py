@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import BACKEND, assert_close, gradients
+from harness import run_layer_test
 
 from keras_hsifusion.layers import core
 from keras_hsifusion.ops import _torch
@@ -149,11 +150,15 @@ def test_mixed_bfloat16_and_lora_follow_keras(fast_calls):
     assert len(fast_calls) == (1 if BACKEND == "torch" else 0)  # the bf16 conv; LoRA is Keras'
 
 
-def test_serializes_as_the_zoo_class(tmp_path):
-    model = keras.Sequential([keras.Input((6, 6, 2)), core.Conv2D(3, 3, padding="same")])
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded.layers[0]) is core.Conv2D
-    x = np.ones((1, 6, 6, 2), "float32")
-    assert_close(loaded(x), keras.ops.convert_to_numpy(model(x)), rtol=0)
+@pytest.mark.parametrize(
+    "cls,kwargs,out",
+    [
+        (core.Conv2D, dict(filters=3, kernel_size=3, padding="same"), (1, 6, 4, 3)),
+        (core.Dense, dict(units=5), (1, 6, 4, 5)),
+        (core.Conv2DTranspose, dict(filters=3, kernel_size=2, strides=2), (1, 12, 8, 3)),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)
+def test_layers_serialize_as_the_zoo_classes(cls, kwargs, out):
+    x = np.random.default_rng(7).normal(size=(1, 6, 4, 2)).astype("float32")
+    run_layer_test(cls, kwargs, x, out)

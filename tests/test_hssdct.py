@@ -1,26 +1,23 @@
 """HSSDCT: construction, validation, conversion, generalised scale, saving and training."""
 
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, NEXT_BACKEND, gradients, load_fixture, run_model, split_fixture
+from conftest import BACKEND, gradients, load_fixture, run_model, split_fixture
+from harness import HSSDCT_TINY, fusion_inputs, run_fusion_model_test, run_layer_test
 
 import keras_hsifusion as khf
 
-TINY = dict(hsi_bands=8, msi_bands=3, nf=32, gc=16)
+TINY = HSSDCT_TINY
 
 
-def _inputs(batch=1, h=4, w=5, scale=4, bands=8, msi=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return {
-        "lr_hsi": rng.random((batch, h, w, bands), dtype=np.float32),
-        "hr_msi": rng.random((batch, scale * h, scale * w, msi), dtype=np.float32),
-    }
+def _inputs(batch=1, h=4, w=5, scale=4, bands=8, seed=0):
+    return fusion_inputs(bands, 3, scale, h, w, batch=batch, seed=seed)
+
+
+def _load_official_tiny(model):
+    sd, _ = split_fixture(load_fixture("hssdct_c8_nf32_gc16"))
+    khf.convert.load_torch_state_dict(model, sd)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +47,7 @@ def test_official_default_parameter_count():
 
 def test_any_spatial_size_in_graph_mode(tiny_model):
     # predict() traces a graph with dynamic sizes; TF relaxes its trace after repeated
-    # shapes, so three distinct sizes (PORTING.md). jit_compile=False: XLA-compiling the
+    # shapes, so three distinct sizes. jit_compile=False: XLA-compiling the
     # whole network takes minutes on this CPU (JAX compiles regardless).
     tiny_model.compile(jit_compile=BACKEND == "jax")
     sizes = [(4, 5, 1), (3, 7, 2), (6, 2, 1)]
@@ -69,9 +66,8 @@ def test_any_spatial_size_in_graph_mode(tiny_model):
 def test_generalised_scale(scale):
     # docs/differences.md "scale": first x2, then x(scale/2); the weights do not depend on
     # the scale, so official scale-4 weights load into a scale-2 or scale-8 model.
-    sd, _ = split_fixture(load_fixture("hssdct_c8_nf32_gc16"))
     model = khf.applications.HSSDCT(**TINY, scale=scale)
-    khf.convert.load_torch_state_dict(model, sd)
+    _load_official_tiny(model)
     inputs = _inputs(1, 3, 5, scale=scale)
     y = run_model(model, inputs)
     assert y.shape == (1, 3 * scale, 5 * scale, 8)
@@ -161,61 +157,22 @@ def test_conversion_is_strict_and_atomic(tiny_model):
         khf.convert.load_torch_state_dict(tiny_model, [1, 2])
 
 
-def test_config_round_trip(tiny_model):
-    config = tiny_model.get_config()
-    assert json.loads(json.dumps(config)) == config
-    clone = khf.applications.HSSDCT.from_config(config)
-    assert clone.count_params() == tiny_model.count_params()
-    assert clone.get_config() == config
-
-
-_LOAD_SCRIPT = """
-import sys, numpy as np, keras, keras_hsifusion
-model = keras.models.load_model(sys.argv[1])
-data = np.load(sys.argv[2])
-x = {"lr_hsi": data["lr_hsi"], "hr_msi": data["hr_msi"]}
-y = model.predict(x, verbose=0) if keras.backend.backend() == "jax" else model(x)
-np.save(sys.argv[3], keras.ops.convert_to_numpy(y))
-np.savez(sys.argv[3] + ".weights.npz", *[keras.ops.convert_to_numpy(w) for w in model.weights])
-print(type(model).__name__, keras.backend.backend())
-"""
-
-
-def test_keras_file_loads_under_the_next_backend(tmp_path):
-    # Saved here, loaded under the next backend of tensorflow -> torch -> jax -> tensorflow;
-    # the MSST-Net test goes the other way round, so the three CI runs cover all six pairs.
-    model = khf.applications.HSSDCT(**TINY)
-    sd, _ = split_fixture(load_fixture("hssdct_c8_nf32_gc16"))
-    khf.convert.load_torch_state_dict(model, sd)
-    inputs = _inputs(1, 3, 4)
-    expected = run_model(model, inputs)
-    path = tmp_path / f"hssdct_{BACKEND}.keras"
-    model.save(path)
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    loaded = keras.models.load_model(path)
-    assert isinstance(loaded, khf.applications.HSSDCT)
-    np.testing.assert_allclose(run_model(loaded, inputs), expected, atol=1e-6)
-    for other in [NEXT_BACKEND[BACKEND]]:
-        out = tmp_path / f"out_{other}.npy"
-        env = dict(os.environ, KERAS_BACKEND=other)
-        proc = subprocess.run(
-            [sys.executable, "-c", _LOAD_SCRIPT, str(path), str(tmp_path / "inputs.npz"), str(out)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert f"HSSDCT {other}" in proc.stdout
-        # The file is exact: every weight arrives bit-identical under the other backend.
-        with np.load(str(out) + ".weights.npz") as loaded_weights:
-            for i, w in enumerate(model.weights):
-                np.testing.assert_array_equal(
-                    loaded_weights[f"arr_{i}"], keras.ops.convert_to_numpy(w), err_msg=w.path
-                )
-        # Outputs then differ only by float32 rounding of each backend's kernels (measured
-        # max 1.1e-6 between JAX and torch here, the same as each backend vs official torch).
-        np.testing.assert_allclose(np.load(out), expected, rtol=0, atol=2e-6, err_msg=other)
+def test_fusion_model(tmp_path):
+    # Official weights; the file is loaded under the next backend of tensorflow -> torch ->
+    # jax -> tensorflow (MSST-Net goes the other way round: the three CI runs cover all six
+    # pairs). Outputs there differ only by float32 rounding of each backend's kernels
+    # (measured max 1.1e-6 between JAX and torch, the same as each backend vs official torch).
+    run_fusion_model_test(
+        khf.applications.HSSDCT,
+        TINY,
+        _inputs(1, 3, 4),
+        (1, 12, 16, 8),
+        tmp_path,
+        setup=_load_official_tiny,
+        cross_backend="next",
+        cross_backend_atol=2e-6,
+        cross_backend_rtol=0.0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -275,39 +232,30 @@ def test_fit_step_updates_every_weight(model_nf64):
     assert unchanged <= narrow, unchanged - narrow
 
 
-def test_mixed_bfloat16_builds_and_runs():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        model = khf.applications.HSSDCT(**TINY)
-        assert model.get_layer("final_block").compute_dtype == "bfloat16"
-        assert model.get_layer("final_block").variable_dtype == "float32"
-        inputs = _inputs(1, 3, 4)
-        y = run_model(model, inputs)
-        assert y.shape == (1, 12, 16, 8) and np.all(np.isfinite(np.asarray(y, np.float32)))
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize(
-    "layer,channels",
+    "cls,kwargs,shape",
     [
-        (khf.layers.SSCL(num_heads=2, window_size=16, base_window_size=8), 32),
-        (khf.layers.HierarchicalTransformerBlock(4, 8, mlp_ratio=2.0), 32),
-        (khf.layers.HDRTB(num_heads=8, gc=16, hier_win_ratios=(0.5, 1, 1, 2)), 32),
-        (khf.layers.WindowTransformerBlock(num_heads=3, window_size=4), 12),
-        (khf.layers.DenseWindowBlock(num_heads=4, gc=8), 12),
-        (khf.layers.Interpolate(0.5, "bicubic"), 3),
+        (khf.layers.SSCL, dict(num_heads=2, window_size=16, base_window_size=8), (1, 10, 12, 32)),
+        (khf.layers.HierarchicalTransformerBlock, dict(num_heads=4, window_size=8), (1, 8, 8, 32)),
+        (khf.layers.HDRTB, dict(num_heads=8, gc=16, hier_win_ratios=(0.5, 1, 1, 2)), (1, 8, 6, 32)),
+        (khf.layers.WindowTransformerBlock, dict(num_heads=3, window_size=4), (1, 6, 8, 12)),
+        (khf.layers.DenseWindowBlock, dict(num_heads=4, gc=8), (1, 6, 8, 12)),
     ],
-    ids=lambda v: type(v).__name__ if not isinstance(v, int) else str(v),
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
 )
-def test_layers_are_registered_and_serializable(layer, channels):
-    layer.build((None, None, None, channels))
-    config = keras.saving.serialize_keras_object(layer)
-    assert config["registered_name"].startswith("keras_hsifusion>")
-    clone = keras.saving.deserialize_keras_object(json.loads(json.dumps(config)))
-    assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
-    assert clone.built  # rebuilt from the saved build config
-    assert [tuple(w.shape) for w in clone.weights] == [tuple(w.shape) for w in layer.weights]
+def test_layers(cls, kwargs, shape):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    run_layer_test(cls, kwargs, x, shape)
+
+
+def test_interpolate_layer():
+    x = np.random.default_rng(0).normal(size=(2, 8, 6, 3)).astype("float32")
+    layer, y = run_layer_test(
+        khf.layers.Interpolate, dict(scale_factor=0.5, mode="bicubic"), x, (2, 4, 3, 3)
+    )
+    np.testing.assert_allclose(
+        y, keras.ops.convert_to_numpy(khf.ops.interpolate(x, scale_factor=0.5, mode="bicubic"))
+    )
 
 
 @pytest.mark.parametrize(

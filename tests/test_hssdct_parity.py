@@ -35,15 +35,7 @@ def test_hierarchical_block_matches_official(name, window):
     mlp_ratio = sd["mlp.fc1.weight"].shape[0] / dim
     layer = khf.layers.HierarchicalTransformerBlock(heads, ws, base, mlp_ratio=mlp_ratio)
     layer.build(data["x"].shape)
-
-    def mapping(m, block, prefix):
-        m.layer_norm(block.norm1, prefix + ".norm1")
-        m.layer_norm(block.norm2, prefix + ".norm2")
-        hssdct_convert._map_sscl(m, block.correlation, prefix + ".correlation")
-        m.dense(block.fc1, prefix + ".mlp.fc1")
-        m.dense(block.fc2, prefix + ".mlp.fc2")
-
-    _load_layer(layer, sd, mapping)
+    _load_layer(layer, sd, hssdct_convert._map_hierarchical_block)
     assert_close(_run(layer, data["x"]), data["y"])
 
 
@@ -56,21 +48,24 @@ def test_sscl_matches_official_scc():
     assert_close(_run(layer, data["x"]), data["y"])
 
 
-def test_hdrtb_matches_official():
-    sd, data = split_fixture(load_fixture("layer_hdrtb"))
+@pytest.mark.parametrize(
+    "name,cls,mapping",
+    [
+        ("layer_hdrtb", khf.layers.HDRTB, hssdct_convert._map_hdrtb),
+        (
+            "layer_dense_window_block",
+            khf.layers.DenseWindowBlock,
+            hssdct_convert._map_dense_window_block,
+        ),
+    ],
+    ids=["HDRTB", "DenseWindowBlock"],
+)
+def test_dense_block_matches_official(name, cls, mapping):
+    sd, data = split_fixture(load_fixture(name))
     dim, heads, gc = (int(v) for v in data["config"])
-    layer = khf.layers.HDRTB(num_heads=heads, gc=gc)
+    layer = cls(num_heads=heads, gc=gc)
     layer.build(data["x"].shape)
-    _load_layer(layer, sd, hssdct_convert._map_hdrtb)
-    assert_close(_run(layer, data["x"]), data["y"])
-
-
-def test_dense_window_block_matches_official():
-    sd, data = split_fixture(load_fixture("layer_dense_window_block"))
-    dim, heads, gc = (int(v) for v in data["config"])
-    layer = khf.layers.DenseWindowBlock(num_heads=heads, gc=gc)
-    layer.build(data["x"].shape)
-    _load_layer(layer, sd, hssdct_convert._map_dense_window_block)
+    _load_layer(layer, sd, mapping)
     assert_close(_run(layer, data["x"]), data["y"])
 
 

@@ -2,26 +2,24 @@
 
 import ast
 import contextlib
-import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 from conftest import (
     BACKEND,
-    NEXT_BACKEND,
     assert_close,
+    gradients,
     load_fixture,
     nchw_to_nhwc,
     run_model,
     split_fixture,
 )
+from harness import MSST_NET_TINY, fusion_inputs, run_fusion_model_test, run_layer_test
 
 import keras_hsifusion as khf
 from keras_hsifusion.applications import MBAE, MPAE, MSSTNet
+from keras_hsifusion.applications.msst_net import _layers
 from keras_hsifusion.convert import load_torch_state_dict
 
 OFFICIAL_ARGS = (
@@ -36,22 +34,7 @@ OFFICIAL_ARGS = (
     "hsi_num_layers",
     "msi_num_layers",
 )
-TINY = dict(
-    hsi_bands=4,
-    msi_bands=3,
-    scale=4,
-    n_feats=4,
-    hsi_embed_dim=4,
-    msi_embed_dim=8,
-    hsi_heads=2,
-    msi_heads=2,
-    patch_size=4,
-    hsi_res_blocks=1,
-    msi_res_blocks=1,
-    hsi_num_layers=1,
-    msi_num_layers=1,
-    reference_size=(2, 3),
-)
+TINY = MSST_NET_TINY
 
 
 _NETS = {}
@@ -95,12 +78,8 @@ def _build_official_net(name):
 
 
 def _inputs(config, h, w, batch=1, seed=0):
-    rng = np.random.default_rng(seed)
-    s = config["scale"]
-    return {
-        "lr_hsi": rng.random((batch, h, w, config["hsi_bands"]), dtype=np.float32),
-        "hr_msi": rng.random((batch, s * h, s * w, config["msi_bands"]), dtype=np.float32),
-    }
+    bands = (config["hsi_bands"], config["msi_bands"], config["scale"])
+    return fusion_inputs(*bands, h, w, batch=batch, seed=seed)
 
 
 def _numpy(x):
@@ -299,12 +278,10 @@ def test_mismatched_sizes_raise_a_clear_error():
         model(x)
 
 
-def test_config_round_trip_and_validation():
-    model = MSSTNet(**TINY, name="tiny")
-    config = model.get_config()
-    assert set(config) == {*TINY, "position_embedding", "dtype", "name"}
-    clone = MSSTNet.from_config(json.loads(json.dumps(config)))
-    assert clone.get_config() == config and clone.count_params() == model.count_params()
+def test_config_and_validation():
+    config = MSSTNet(**TINY, name="tiny").get_config()
+    assert config["name"] == "tiny"
+    assert set(config) == {*TINY, "position_embedding", "global_skip", "dtype", "trainable", "name"}
     for kwargs, match in (
         ({"scale": 0}, "scale"),
         ({"msi_heads": 3}, "msi_embed_dim"),
@@ -317,87 +294,70 @@ def test_config_round_trip_and_validation():
     assert isinstance(khf.applications.MSSTNet, type)
 
 
-_LOAD_SCRIPT = """
-import sys, numpy as np, keras, keras_hsifusion
-m = keras.models.load_model(sys.argv[1])
-d = np.load(sys.argv[2])
-weights = {w.path: keras.ops.convert_to_numpy(w) for w in m.weights}
-same = all(np.array_equal(weights[k], d["w/" + k]) for k in weights) and len(weights) == int(d["n"])
-x = {"lr_hsi": d["lr_hsi"], "hr_msi": d["hr_msi"]}
-y = m.predict_on_batch(x) if keras.backend.backend() == "jax" else m(x)
-y = keras.ops.convert_to_numpy(y)
-print(int(same), float(np.max(np.abs(y - d["y"])) / np.max(np.abs(d["y"]))))
-"""
-
-
-def test_keras_file_portable_across_backends(tmp_path):
-    model = MSSTNet(**TINY)
+def _perturb(model):
     rng = np.random.default_rng(0)
     for w in model.weights:  # non-trivial values everywhere, incl. positions and branches
         w.assign(_numpy(w) + rng.normal(0.0, 0.05, w.shape).astype("float32"))
-    x = _inputs(TINY, 3, 5, batch=2)
-    # Eager except on JAX (whose eager mode is slow), in the saving and the loading processes.
-    y = model.predict_on_batch(x) if BACKEND == "jax" else _numpy(model(x))
-    path = str(tmp_path / "msst.keras")
-    model.save(path)
-    weights = {"w/" + w.path: _numpy(w) for w in model.weights}
-    np.savez(tmp_path / "io.npz", y=y, n=len(weights), **x, **weights)
-    restored = keras.models.load_model(path)
-    assert_close(run_model(restored, x), run_model(model, x), rtol=0.0)
+
+
+def test_fusion_model(tmp_path):
     # Loaded under the previous backend of tensorflow -> torch -> jax -> tensorflow (the
-    # HSSDCT test goes the other way round, so the three CI runs cover all six pairs).
-    previous = {after: before for before, after in NEXT_BACKEND.items()}
-    for backend in [previous[BACKEND]]:
-        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        out = subprocess.run(
-            [sys.executable, "-c", _LOAD_SCRIPT, path, str(tmp_path / "io.npz")],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert out.returncode == 0, out.stderr[-3000:]
-        same, err = out.stdout.strip().splitlines()[-1].split()
-        assert same == "1", f"weights differ after loading under {backend}"
-        # The weights load bit-identically; outputs then differ only by float32 round-off of
-        # the backends' kernels (measured 3e-7 to 2e-6 of max|y| for this model).
-        assert float(err) <= 1e-5, (backend, err)
+    # HSSDCT test goes the other way round, so the three CI runs cover all six pairs). The
+    # weights load bit-identically; outputs then differ only by float32 round-off of the
+    # backends' kernels (measured 3e-7 to 2e-6 of max|y| for this model).
+    x = _inputs(TINY, 3, 5, batch=2)
+    run_fusion_model_test(
+        MSSTNet, TINY, x, (2, 12, 20, 4), tmp_path, setup=_perturb, cross_backend="previous"
+    )
 
 
-def _gradients(model, x, y):
-    loss_fn = keras.losses.MeanAbsoluteError()
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
+@pytest.mark.parametrize(
+    "cls,kwargs,bands",
+    [
+        (MBAE, dict(hsi_bands=4, embed_dim=8, heads=2, num_layers=1, decoder_num_layers=1), 4),
+        (MPAE, dict(msi_bands=3, embed_dim=8, patch_size=2, heads=2, num_layers=1), 3),
+    ],
+    ids=["MBAE", "MPAE"],
+)
+def test_autoencoders(cls, kwargs, bands, tmp_path):
+    x = np.random.default_rng(0).random((1, 5, 6, bands), dtype=np.float32)
+    run_fusion_model_test(cls, kwargs, x, x.shape, tmp_path, cross_backend=None)
 
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        return [_numpy(g) for g in tape.gradient(loss, model.trainable_weights)]
-    if BACKEND == "torch":
-        for w in model.trainable_weights:
-            w.value.grad = None
-        loss_fn(y, model(x, training=True)).backward()
-        return [w.value.grad.detach().cpu().numpy() for w in model.trainable_weights]
-    import jax
 
-    tv = [w.value for w in model.trainable_variables]
-    ntv = [w.value for w in model.non_trainable_variables]
+_LR = np.random.default_rng(0).random((2, 3, 5, 4), dtype=np.float32)
+_HR = np.random.default_rng(1).random((2, 12, 20, 12), dtype=np.float32)
 
-    def loss(tv):
-        out, _ = model.stateless_call(tv, ntv, x, training=True)
-        return loss_fn(y, out)
 
-    return [np.asarray(g) for g in jax.jit(jax.grad(loss))(tv)]
+@pytest.mark.parametrize(
+    "cls,kwargs,inputs,shape",
+    [
+        (
+            _layers.MSSTPad,
+            dict(multiple=2, heads=4, scale=4),
+            [_LR, _HR],
+            [(2, 4, 6, 4), (2, 16, 24, 12)],
+        ),
+        (_layers.MSSTCrop, dict(scale=2), [_HR, _LR[:, :2, :4]], (2, 4, 8, 12)),
+        (_layers.PixelShuffle, dict(factor=2), _HR, (2, 24, 40, 3)),
+        (_layers.BranchWeights, dict(weight_names=("a", "b")), [_LR, 2 * _LR], _LR.shape),
+        (_layers.RandomChannelMask, dict(mask_ratio=0.5, seed=1), _LR, _LR.shape),
+        (_layers.RandomTokenMask, dict(mask_ratio=0.5, seed=1), _LR, _LR.shape),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)
+def test_private_layers(cls, kwargs, inputs, shape):
+    run_layer_test(cls, kwargs, inputs, shape)
 
 
 def test_fit_step_and_gradients():
     model = MSSTNet(**TINY)
     x = _inputs(TINY, 2, 3, batch=2, seed=1)
     y = np.random.default_rng(2).random((2, 8, 12, 4), dtype=np.float32)
-    grads = _gradients(model, x, y)
+    grads = gradients(model, x, y)
     assert len(grads) == len(model.trainable_weights)
-    for w, g in zip(model.trainable_weights, grads, strict=True):
-        assert np.all(np.isfinite(g)), w.path
-        assert np.any(g != 0.0), w.path
+    for path, g in grads.items():
+        assert g is not None and np.all(np.isfinite(g)), path
+        assert np.any(g != 0.0), path
     model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mae", jit_compile=BACKEND == "jax")
     before = [_numpy(w).copy() for w in model.trainable_weights]
     history = model.fit(x, y, batch_size=2, epochs=1, verbose=0)

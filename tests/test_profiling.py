@@ -10,7 +10,11 @@ convolutions, dense layers and matmul/einsum/attention products, with zero-paddi
   without padding or nonlinear elementwise work.
 """
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -19,6 +23,7 @@ from keras import layers
 
 from keras_hsifusion.applications.hssdct import HSSDCT
 from keras_hsifusion.applications.msst_net import MSSTNet
+from keras_hsifusion.layers import GlobalSkip
 from keras_hsifusion.profiling import FlopReport, count_flops, native, register_flops
 
 BACKEND = keras.backend.backend()
@@ -266,3 +271,80 @@ def test_unknown_layer_with_weights_warns_and_registers():
     register_flops(_Scale)(lambda layer, i, o: (0, math.prod(o[0])))
     report = count_flops(model, {"x": (1, 4, 4, 3)})
     assert report.uncounted == [] and report.elementwise == 16 * 5 * 2
+
+
+def test_global_skip_matches_native_counters():
+    lr = keras.Input((None, None, 5), name="lr_hsi")
+    hr = keras.Input((None, None, 3), name="hr_msi")
+    model = _functional({"lr_hsi": lr, "hr_msi": hr}, GlobalSkip("detail_injection", 4)([lr, hr]))
+    shapes = {"lr_hsi": (2, 6, 5, 5), "hr_msi": (2, 24, 20, 3)}
+    report = count_flops(model, shapes)
+    b, n_lr, n_hr, c, bands = 2, 2 * 6 * 5, 2 * 24 * 20, 3, 5
+    # Normal equations (X^T X, X^T Y) on the LR grid, then the detail injection on the HR grid.
+    assert report.total == 2 * n_lr * c * (c + bands) + 2 * n_hr * c * bands
+    assert report.elementwise > n_hr * bands * 14  # at least the bicubic upsampling
+    x = _random(shapes)
+    if BACKEND == "torch":
+        assert native.native_flops(model, x) == report.total
+    elif BACKEND == "tensorflow":
+        assert native.tf_profiler_flops(model, x, TF_MATMUL_OPS, add_einsum=True) == report.total
+    else:
+        # The jaxpr of `solve` carries the matvec of custom_linear_solve and its transpose
+        # (for differentiation; not run forward): two (c x c) @ (c x bands) products.
+        assert native.jax_matmul_flops(model, x) == report.total + 2 * b * 2 * c * c * bands
+
+    bicubic = _functional({"lr_hsi": lr, "hr_msi": hr}, GlobalSkip("bicubic", 4)([lr, hr]))
+    report = count_flops(bicubic, shapes)
+    assert report.total == 0 and report.elementwise == n_hr * bands * 14
+
+
+def test_models_with_global_skip_have_no_uncounted_layer():
+    with keras.StatelessScope(initialize_variables=False):
+        hssdct = HSSDCT(**HSSDCT_TINY, global_skip="detail_injection")
+        msst = MSSTNet(**MSST_TINY, global_skip="bicubic")
+        a = count_flops(hssdct, {"lr_hsi": (1, 8, 8, 8), "hr_msi": (1, 32, 32, 3)})
+        b = count_flops(msst, {"lr_hsi": (1, 4, 4, 4), "hr_msi": (1, 16, 16, 3)})
+    for report, out in ((a, (1, 32, 32, 8)), (b, (1, 16, 16, 4))):
+        assert report.uncounted == []
+        rows = {r.class_name: r for r in report.layers}
+        assert rows["GlobalSkip"].elementwise >= math.prod(out) * 14
+        assert rows["ResidualGate"].flops == 0
+        assert rows["ResidualGate"].elementwise == 2 * math.prod(out)
+    assert {r.class_name: r for r in a.layers}["GlobalSkip"].flops > 0
+
+
+_IMPORT_PROBE = """
+import json, sys
+def frameworks():
+    return sorted({m.split(".")[0] for m in sys.modules} & {"jax", "tensorflow", "torch"})
+import keras
+before = frameworks()
+import numpy as np
+import keras_hsifusion as khf
+from keras_hsifusion.profiling import benchmark, native
+x = keras.Input((None, None, 4), name="lr_hsi")
+y = keras.layers.Conv2D(4, 3, padding="same")(khf.layers.Interpolate(2, mode="bicubic")(x))
+model = keras.Model(x, y)
+a = np.zeros((1, 4, 4, 4), "float32")
+model.predict(a, verbose=0)
+model.compile(optimizer="adam", loss="mae")
+model.fit(a, np.zeros((1, 8, 8, 4), "float32"), epochs=1, verbose=0)
+khf.profiling.count_flops(model, (1, 4, 4, 4))
+print(json.dumps({"keras": before, "after": frameworks()}))
+"""
+
+
+def test_only_the_active_backend_framework_is_imported():
+    # A fresh process: importing the package, predict, fit and count_flops load no other
+    # backend's framework than Keras itself does. (Keras 3.15 imports jax whenever it is
+    # installed, from keras/src/callbacks/orbax_checkpoint.py, under every backend: that one
+    # is Keras', and the package must not add to it.)
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded["after"] == loaded["keras"]
+    others = set(loaded["after"]) - {BACKEND}
+    assert others <= {"jax"}, others  # never tensorflow or torch under another backend

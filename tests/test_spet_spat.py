@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import assert_close, load_fixture, nchw_to_nhwc, split_fixture
+from harness import run_layer_test
 
 from keras_hsifusion.convert import load_torch_state_dict
 from keras_hsifusion.layers import BandEmbedding, PatchEmbedding, PositionEmbedding2D, SpaT, SpeT
@@ -92,21 +93,24 @@ def test_embeddings_shapes_and_position_resize():
 
 
 @pytest.mark.parametrize(
-    "layer",
+    "cls,kwargs,shape,out",
     [
-        SpeT(heads=3, num_layers=2, mlp_ratio=2),
-        SpaT(heads=2, num_layers=1),
-        BandEmbedding(8, reference_grid=(4, 6)),
-        PatchEmbedding(8, 2, position_embedding=None, reference_grid=(3, 3)),
-        PositionEmbedding2D((2, 3)),
+        (SpeT, dict(heads=3, num_layers=2, mlp_ratio=2), (2, 3, 4, 6), (2, 3, 4, 6)),
+        (SpaT, dict(heads=2, num_layers=1), (1, 3, 5, 8), (1, 3, 5, 8)),
+        (BandEmbedding, dict(embed_dim=8, reference_grid=(4, 6)), (1, 3, 5, 4), (1, 3, 5, 8)),
+        (
+            PatchEmbedding,
+            dict(embed_dim=8, patch_size=2, position_embedding=None, reference_grid=(3, 3)),
+            (1, 6, 8, 3),
+            (1, 3, 4, 8),
+        ),
+        (PositionEmbedding2D, dict(reference_grid=(2, 3)), (1, 4, 5, 6), (1, 4, 5, 6)),
     ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
 )
-def test_serialization_round_trip(layer):
-    config = layer.get_config()
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is type(layer) and restored.get_config() == config
+def test_layers(cls, kwargs, shape, out):
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    run_layer_test(cls, kwargs, x, out)
 
 
 def test_argument_validation():

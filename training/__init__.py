@@ -1,1 +1,2 @@
-"""Training recipes: one config per experiment in `configs/`, run with `python -m training.run`."""
+"""The recipes (one config per experiment in `configs/`) and their thin command line
+(`python -m training.run`); the training library itself is `keras_hsifusion.training`."""

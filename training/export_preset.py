@@ -38,7 +38,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import keras
-    import numpy as np
 
     import keras_hsifusion as khf
     from keras_hsifusion import training
@@ -48,8 +47,24 @@ def main(argv=None):
     with open(os.path.join(args.run_dir, "config.json"), encoding="utf-8") as f:
         if json.load(f) != json.loads(json.dumps(config)):
             raise SystemExit(f"{args.run_dir}/config.json is not the config of {args.recipe}")
-    with open(os.path.join(args.run_dir, "results.json"), encoding="utf-8") as f:
-        results = json.load(f)
+    results_path = os.path.join(args.run_dir, "results.json")
+    if os.path.isfile(results_path):
+        with open(results_path, encoding="utf-8") as f:
+            results = json.load(f)
+        stopped = False
+    else:  # a run stopped before its last epoch: its state.json and file times tell
+        state = training.read_state(args.run_dir)
+        first = os.path.getmtime(os.path.join(args.run_dir, "config.json"))
+        last = os.path.getmtime(os.path.join(args.run_dir, "state.json"))
+        results = {
+            "epochs": state["epoch"],
+            "best_epoch": state["best_epoch"],
+            "val": state.get("best_logs"),
+            "wall_time_s": last - first,
+            "backend": keras.backend.backend(),  # export under the backend the run used
+            "keras": keras.__version__,
+        }
+        stopped = True
     with open(os.path.join(args.run_dir, "log.csv"), encoding="utf-8") as f:
         epochs_logged = sum(1 for _ in csv.DictReader(f))
     spec = get_model_spec(config["model"]["class"])
@@ -61,12 +76,7 @@ def main(argv=None):
     test, _ = training.evaluate_region(
         model, data["test_inputs"], data["test_target"], scale, config["clip"], ssim=True
     )
-    baselines = {}
-    for mode in ("bicubic", "detail_injection"):
-        inputs = data["test_inputs"]
-        est = khf.layers.GlobalSkip(mode, scale)([inputs["lr_hsi"], inputs["hr_msi"]])
-        est = np.clip(keras.ops.convert_to_numpy(est), 0.0, 1.0)
-        baselines[mode] = training.region_metrics(data["test_target"], est, scale, ssim=True)
+    baselines = training.baseline_metrics(data["test_inputs"], data["test_target"], scale)
     lr_shape = data["test_inputs"]["lr_hsi"].shape
     hr_shape = data["test_inputs"]["hr_msi"].shape
     flops = khf.profiling.count_flops(model, {"lr_hsi": lr_shape, "hr_msi": hr_shape})
@@ -89,7 +99,7 @@ def main(argv=None):
         "global_skip": config["model"].get("global_skip"),
         "hsi_wavelengths_nm": [round(float(w), 3) for w in data["wavelengths"]],
         "msi_sensor": config["data"]["sensor"],
-        "msi_bands": band_names,
+        "msi_band_names": band_names,
         "normalisation": {
             "input": (
                 "divide the LR-HSI and the HR-MSI by one constant so that the HSI lies in "
@@ -109,6 +119,8 @@ def main(argv=None):
         "recipe_config": config,
         "seed": config["seed"],
         "epochs": results["epochs"],
+        "schedule_epochs": config["epochs"],
+        "stopped_early": stopped,
         "epochs_logged": epochs_logged,
         "best_epoch": results["best_epoch"],
         "steps": results["epochs"] * steps_per_epoch,

@@ -57,7 +57,13 @@ class FusionModel(keras.Model):
     zoo registry (`keras_hsifusion.applications.registry.register_model`).
     """
 
+    def __call__(self, inputs, *args, **kwargs):
+        # Before Keras' own input-spec check, so that users get the fusion-specific message.
+        check_fusion_inputs(self, inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs, training=None, mask=None, **kwargs):
+        # JAX's trainer reaches `call` through `stateless_call`, not `__call__`.
         check_fusion_inputs(self, inputs)
         return super().call(inputs, training=training, mask=mask, **kwargs)
 

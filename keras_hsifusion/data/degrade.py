@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["degrade", "psf_matrix", "psf_radius", "spatial_degrade"]
 
-_FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
 
 def _check_scale(scale):
@@ -31,6 +31,12 @@ def _fwhm(scale, psf_fwhm):
     return fwhm
 
 
+def psf_sigma(scale, psf_fwhm=None):
+    """Standard deviation in HR pixels of the Gaussian PSF of FWHM `psf_fwhm` (default
+    `scale` HR pixels)."""
+    return _fwhm(scale, psf_fwhm) * FWHM_TO_SIGMA
+
+
 def psf_radius(scale, psf_fwhm=None):
     """Truncation radius in HR pixels of the Gaussian PSF, `ceil(3 sigma)`.
 
@@ -41,7 +47,7 @@ def psf_radius(scale, psf_fwhm=None):
     Returns:
         int: HR pixels farther than this from an LR pixel centre get weight 0.
     """
-    return int(math.ceil(3.0 * _fwhm(scale, psf_fwhm) * _FWHM_TO_SIGMA))
+    return int(math.ceil(3.0 * _fwhm(scale, psf_fwhm) * FWHM_TO_SIGMA))
 
 
 def psf_matrix(size, scale, psf_fwhm=None):
@@ -62,7 +68,7 @@ def psf_matrix(size, scale, psf_fwhm=None):
             f"The HR size must be a multiple of `scale`. Received: size={size}, scale={scale}. "
             "Crop the image first (e.g. 145 -> 144 for scale 4)."
         )
-    sigma = _fwhm(scale, psf_fwhm) * _FWHM_TO_SIGMA
+    sigma = psf_sigma(scale, psf_fwhm)
     radius = psf_radius(scale, psf_fwhm)
     n_lr = size // scale
     mat = np.zeros((n_lr, size))
@@ -135,6 +141,8 @@ def degrade(hr_hsi, scale, srf, psf_fwhm=None, noise_snr_db=None, seed=None):
     Examples:
     >>> cube, wl = indian_pines()
     >>> lr, msi = degrade(cube[:144, :144], 4, spectral_response("sentinel2a-10m", wl))
+    >>> lr.shape, msi.shape
+    ((36, 36, 200), (144, 144, 4))
     """
     x = np.asarray(hr_hsi, dtype=np.float32)
     if x.ndim not in (3, 4):

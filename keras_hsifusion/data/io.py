@@ -179,7 +179,12 @@ def read_cube(path, key=None, layout="hwc", wavelengths_key=None):
         `(cube, wavelengths)`: float32 `(H, W, C)` and float64 `(C,)` or `None`.
 
     Examples:
-    >>> cube, wl = read_cube("scene.mat", key="hsi")
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "scene.mat")
+    >>> write_cube(path, np.ones((4, 5, 3)), wavelengths=[450, 550, 650], key="hsi")
+    >>> cube, wl = read_cube(path, key="hsi")
+    >>> cube.shape, str(cube.dtype), wl.tolist()
+    ((4, 5, 3), 'float32', [450.0, 550.0, 650.0])
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()

@@ -40,7 +40,7 @@ def spatial_split(height, width, scale, val_size=48, axis=1, psf_fwhm=None, guar
     Examples:
     >>> train, val = spatial_split(144, 144, scale=4)
     >>> train, val
-    ((slice(0, 144), slice(0, 88)), (slice(0, 144), slice(96, 144)))
+    ((slice(0, 144, None), slice(0, 88, None)), (slice(0, 144, None), slice(96, 144, None)))
     """
     if axis not in (0, 1):
         raise ValueError(f"`axis` must be 0 (rows) or 1 (columns). Received: axis={axis}")
@@ -133,8 +133,10 @@ class FusionPatches(keras.utils.PyDataset):
     >>> cube, wl = indian_pines()
     >>> srf = spectral_response("sentinel2a-10m", wl)
     >>> train, val = spatial_split(144, 144, scale=4)
-    >>> ds = FusionPatches(cube[:144, :144], 4, srf, patch_size=32, region=train)
-    >>> model.fit(ds, epochs=10)
+    >>> ds = FusionPatches(cube[:144, :144], 4, srf, patch_size=32, region=train, seed=0)
+    >>> inputs, target = ds[0]  # `model.fit(ds, epochs=...)` takes the dataset as it is
+    >>> inputs["lr_hsi"].shape, inputs["hr_msi"].shape, target.shape
+    ((8, 8, 8, 200), (8, 32, 32, 4), (8, 32, 32, 200))
     """
 
     def __init__(

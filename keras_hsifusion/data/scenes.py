@@ -46,7 +46,7 @@ def indian_pines():
 
     Examples:
     >>> cube, wl = indian_pines()
-    >>> cube.shape, wl[[0, -1]]
+    >>> cube.shape, wl[[0, -1]].round(2)
     ((145, 145, 200), array([ 400.02, 2489.11]))
     """
     spec = importlib.util.find_spec("tensorly")

@@ -1,7 +1,7 @@
 """Spectral response functions of real sensors, resampled onto a hyperspectral band set.
 
 The published responses are shipped as a small table (`srf_tables.npz`, derived once by
-`_derive_tables.py`; sources and licences in `README.md` beside it):
+`tools/derive_tables.py`; sources and licences in `README.md` beside it):
 
 | sensor | bands | source |
 |---|---|---|
@@ -19,10 +19,11 @@ import warnings
 
 import numpy as np
 
+from keras_hsifusion.data.degrade import FWHM_TO_SIGMA
+
 __all__ = ["list_sensors", "sensor_table", "spectral_response"]
 
 _TABLE = os.path.join(os.path.dirname(__file__), "srf_tables.npz")
-_FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,8 +76,9 @@ def spectral_response(sensor, wavelengths, fwhm=None, normalize=True, min_covera
 
     Examples:
     >>> cube, wl = indian_pines()
-    >>> srf = spectral_response("sentinel2a-10m", wl)   # (200, 4)
-    >>> hr_msi = cube @ srf
+    >>> srf = spectral_response("sentinel2a-10m", wl)
+    >>> srf.shape, (cube @ srf).shape  # Sentinel-2A's four 10 m bands
+    ((200, 4), (145, 145, 4))
     """
     grid, resp, bands = sensor_table(sensor)
     wl = np.asarray(wavelengths, dtype=np.float64).reshape(-1)
@@ -100,7 +102,7 @@ def spectral_response(sensor, wavelengths, fwhm=None, normalize=True, min_covera
             raise ValueError(f"`fwhm` must be positive. Received: {fwhm}")
         fine = np.arange(grid[0], grid[-1] + 0.5, 0.5)
         fine_resp = np.stack([np.interp(fine, grid, resp[:, j]) for j in range(resp.shape[1])], 1)
-        sig = widths[:, None] * _FWHM_TO_SIGMA
+        sig = widths[:, None] * FWHM_TO_SIGMA
         g = np.exp(-0.5 * ((fine[None, :] - wl[:, None]) / sig) ** 2)
         g /= np.sqrt(2 * np.pi) * sig
         mat = g @ fine_resp * 0.5

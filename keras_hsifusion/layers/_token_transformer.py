@@ -1,22 +1,26 @@
 """The pre-norm transformer stack shared by MSST-Net's SpeT and SpaT."""
 
-from keras import layers, ops
+from keras import ops
 
+from keras_hsifusion.layers._utils import SameShapeLayer, dense, layer_norm
 from keras_hsifusion.layers.core import Dense
+from keras_hsifusion.utils.validation import check_int
 
 
-class TokenTransformer(layers.Layer):
+class TokenTransformer(SameShapeLayer):
     """`num_layers` x (LayerNorm -> attention -> residual -> LayerNorm -> MLP -> residual).
 
     The MLP is the official `ConvMlp`: 1x1 conv to `mlp_ratio * D`, exact GELU, 1x1 conv back
     (1x1 convs are `Dense` layers on the channel axis). Subclasses define `_attend`.
     """
 
+    _CONFIG = ("heads", "num_layers", "mlp_ratio")
+
     def __init__(self, heads=4, num_layers=4, mlp_ratio=4, **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (("heads", heads), ("num_layers", num_layers), ("mlp_ratio", mlp_ratio)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}")
+        check_int("heads", heads)
+        check_int("num_layers", num_layers)
+        check_int("mlp_ratio", mlp_ratio)
         self.heads = heads
         self.num_layers = num_layers
         self.mlp_ratio = mlp_ratio
@@ -33,16 +37,18 @@ class TokenTransformer(layers.Layer):
             )
         self._check_dim(dim)
         self.dim = dim
-        kw = {"dtype": self.dtype_policy}
+        dt = self.dtype_policy
         self.norm1, self.qkv, self.proj, self.norm2, self.fc1, self.fc2 = [], [], [], [], [], []
         for i in range(self.num_layers):
-            self.norm1.append(layers.LayerNormalization(epsilon=1e-5, name=f"norm1_{i}", **kw))
-            self.qkv.append(Dense(3 * dim, name=f"qkv_{i}", **kw))
-            self.proj.append(Dense(dim, name=f"proj_{i}", **kw))
-            self.norm2.append(layers.LayerNormalization(epsilon=1e-5, name=f"norm2_{i}", **kw))
+            self.norm1.append(layer_norm(f"norm1_{i}", dt))
+            self.qkv.append(dense(3 * dim, f"qkv_{i}", dt))
+            self.proj.append(dense(dim, f"proj_{i}", dt))
+            self.norm2.append(layer_norm(f"norm2_{i}", dt))
             # torch nn.GELU is the exact (erf) GELU, which the "gelu" string gives.
-            self.fc1.append(Dense(self.mlp_ratio * dim, activation="gelu", name=f"fc1_{i}", **kw))
-            self.fc2.append(Dense(dim, name=f"fc2_{i}", **kw))
+            self.fc1.append(
+                Dense(self.mlp_ratio * dim, activation="gelu", name=f"fc1_{i}", dtype=dt)
+            )
+            self.fc2.append(dense(dim, f"fc2_{i}", dt))
         for i in range(self.num_layers):
             self.norm1[i].build(input_shape)
             self.qkv[i].build(input_shape)
@@ -60,13 +66,3 @@ class TokenTransformer(layers.Layer):
             x = x + ops.reshape(y, ops.shape(x))
             x = x + self.fc2[i](self.fc1[i](self.norm2[i](x)))
         return x
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"heads": self.heads, "num_layers": self.num_layers, "mlp_ratio": self.mlp_ratio}
-        )
-        return config

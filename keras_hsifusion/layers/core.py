@@ -14,7 +14,13 @@ from keras import layers
 from keras_hsifusion.ops import _torch
 from keras_hsifusion.ops.patches import patch_unembed
 
-register = keras.saving.register_keras_serializable(package="keras_hsifusion")
+
+def register(cls):
+    """Registers a layer or model class for `.keras` files as `keras_hsifusion>ClassName`.
+
+    The package's one registration helper (every layer and model of the zoo uses it).
+    """
+    return keras.saving.register_keras_serializable(package="keras_hsifusion")(cls)
 
 
 def _plain(layer, inputs, any_backend=False):

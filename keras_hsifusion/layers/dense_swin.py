@@ -1,18 +1,20 @@
 """The dense window-attention block at the end of HSSDCT."""
 
-from keras import initializers, layers, ops
+from keras import initializers, ops
 
 from keras_hsifusion.layers._utils import (
+    DenseResidueBlock,
+    SameShapeLayer,
     block_heads,
     build_sublayer,
     dense,
-    dense_connect,
     gelu,
     layer_norm,
     register,
     relative_position_index,
 )
 from keras_hsifusion.ops import pad_to_windows, window_partition, window_reverse
+from keras_hsifusion.utils.validation import check_int
 
 
 def divisor_heads(dim, heads):
@@ -28,7 +30,7 @@ def divisor_heads(dim, heads):
 
 
 @register
-class WindowTransformerBlock(layers.Layer):
+class WindowTransformerBlock(SameShapeLayer):
     """Swin-style window attention block with HSSDCT's extra layer-scaled shortcut.
 
     `x + W-MSA(LN1(x))`, then `+ MLP(LN2(.))`, then `+ gamma * x_in` (the official "HAI"
@@ -46,10 +48,11 @@ class WindowTransformerBlock(layers.Layer):
     Input shape: `(B, H, W, C)`. Output shape: the same.
     """
 
+    _CONFIG = ("num_heads", "window_size", "mlp_ratio", "layerscale_value")
+
     def __init__(self, num_heads, window_size=4, mlp_ratio=4.0, layerscale_value=1e-4, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(window_size, int) or window_size < 1:
-            raise ValueError(f"`window_size` must be a positive int. Received: {window_size!r}")
+        check_int("window_size", window_size)
         self.num_heads = num_heads
         self.window_size = window_size
         self.mlp_ratio = mlp_ratio
@@ -118,22 +121,9 @@ class WindowTransformerBlock(layers.Layer):
         out = out + self.fc2(gelu(self.fc1(self.norm2(out))))
         return out + x * ops.cast(self.gamma, x.dtype)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            window_size=self.window_size,
-            mlp_ratio=self.mlp_ratio,
-            layerscale_value=self.layerscale_value,
-        )
-        return config
-
 
 @register
-class DenseWindowBlock(layers.Layer):
+class DenseWindowBlock(DenseResidueBlock):
     """The dense block of four window-attention blocks that ends HSSDCT.
 
     Block k sees the input concatenated with the `gc`-channel outputs of the blocks before
@@ -151,49 +141,19 @@ class DenseWindowBlock(layers.Layer):
     Input shape: `(B, H, W, C)`. Output shape: the same.
     """
 
+    _CONFIG = ("num_heads", "gc", "window_size", "mlp_ratio")
+    _ACTIVATE_LAST = False
+
     def __init__(self, num_heads, gc=32, window_size=4, mlp_ratio=4.0, **kwargs):
         super().__init__(**kwargs)
-        if gc < 1:
-            raise ValueError(f"`gc` must be >= 1. Received: gc={gc}")
+        check_int("gc", gc)
         self.num_heads = num_heads
         self.gc = gc
         self.window_size = window_size
         self.mlp_ratio = mlp_ratio
 
-    def build(self, input_shape):
-        dim = input_shape[-1]
-        dt = self.dtype_policy
-        self.blocks, self.adjusts = [], []
-        for k in range(4):
-            channels = dim + k * self.gc
-            block = WindowTransformerBlock(
-                divisor_heads(
-                    channels, block_heads(self.num_heads, channels, k)
-                ),  # see docs/differences.md, "head counts"
-                self.window_size,
-                mlp_ratio=self.mlp_ratio if k < 3 else 1.0,
-                name=f"block{k + 1}",
-                dtype=dt,
-            )
-            adjust = dense(self.gc if k < 3 else dim, f"adjust{k + 1}", dt)
-            build_sublayer(block, (None, None, None, channels))
-            build_sublayer(adjust, (None, None, None, channels))
-            self.blocks.append(block)
-            self.adjusts.append(adjust)
-        super().build(input_shape)
-
-    def call(self, x):
-        return dense_connect(x, self.blocks, self.adjusts, activate_last=False)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            gc=self.gc,
-            window_size=self.window_size,
-            mlp_ratio=self.mlp_ratio,
-        )
-        return config
+    def _block(self, k, channels, **kwargs):
+        heads = block_heads(self.num_heads, channels, k)
+        # A head count that does not divide the channels is lowered (docs/differences.md,
+        # "head counts").
+        return WindowTransformerBlock(divisor_heads(channels, heads), self.window_size, **kwargs)

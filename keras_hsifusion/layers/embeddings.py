@@ -3,26 +3,15 @@
 import keras
 from keras import layers, ops
 
+from keras_hsifusion.layers._utils import layer_norm, register
 from keras_hsifusion.layers.core import Conv2D, Dense
 from keras_hsifusion.ops.resize import interpolate
+from keras_hsifusion.utils.validation import check_choice, check_int, check_pair
 
-_POSITION_EMBEDDINGS = ("learned", None)
-
-
-def _check_grid(reference_grid, name="reference_grid"):
-    try:
-        grid = tuple(int(g) for g in reference_grid)
-    except TypeError:
-        grid = ()
-    if len(grid) != 2 or min(grid) < 1:
-        raise ValueError(
-            f"`{name}` must be a pair of positive ints (rows, columns). "
-            f"Received: {name}={reference_grid!r}"
-        )
-    return list(grid)
+POSITION_EMBEDDINGS = ("learned", None)
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class PositionEmbedding2D(layers.Layer):
     """Learned 2-D position embedding, bilinearly resized to the grid of its input.
 
@@ -40,13 +29,13 @@ class PositionEmbedding2D(layers.Layer):
 
     Examples:
     >>> pe = PositionEmbedding2D(reference_grid=(16, 16))
-    >>> pe(keras.ops.zeros((1, 8, 12, 32))).shape
+    >>> tuple(pe(keras.ops.zeros((1, 8, 12, 32))).shape)  # the table resized to 8 x 12
     (1, 8, 12, 32)
     """
 
     def __init__(self, reference_grid, initializer=None, **kwargs):
         super().__init__(**kwargs)
-        self.reference_grid = _check_grid(reference_grid)
+        self.reference_grid = check_pair("reference_grid", reference_grid)
         self.initializer = keras.initializers.get(
             initializer or keras.initializers.TruncatedNormal(stddev=0.02)
         )
@@ -81,19 +70,12 @@ class _Embedding(layers.Layer):
 
     def __init__(self, embed_dim, position_embedding="learned", reference_grid=(16, 16), **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(embed_dim, int) or embed_dim < 1:
-            raise ValueError(
-                f"`embed_dim` must be a positive int. Received: embed_dim={embed_dim!r}"
-            )
-        if position_embedding not in _POSITION_EMBEDDINGS:
-            raise ValueError(
-                f"`position_embedding` must be one of {_POSITION_EMBEDDINGS}. "
-                f"Received: position_embedding={position_embedding!r}"
-            )
-        self.embed_dim = embed_dim
-        self.position_embedding = position_embedding
-        self.reference_grid = _check_grid(reference_grid)
-        self.norm = layers.LayerNormalization(epsilon=1e-5, dtype=self.dtype_policy, name="norm")
+        self.embed_dim = check_int("embed_dim", embed_dim)
+        self.position_embedding = check_choice(
+            "position_embedding", position_embedding, POSITION_EMBEDDINGS
+        )
+        self.reference_grid = check_pair("reference_grid", reference_grid)
+        self.norm = layer_norm("norm", self.dtype_policy)
         self.position = None
         if position_embedding == "learned":
             self.position = PositionEmbedding2D(
@@ -123,13 +105,12 @@ class _Embedding(layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class BandEmbedding(_Embedding):
     """MSST-Net band embedding: 1x1 conv to `embed_dim` channels, LayerNorm, + position.
 
-    Paper: Ma et al., "Multiscale Spatial-Spectral Transformer Network for Hyperspectral and
-    Multispectral Image Fusion", Information Fusion 2023 (official `BandEmbed`). The official
-    code adds a new random position embedding on every call; here it is learned at
+    Paper: Jia, Min and Fu, MSST-Net, Information Fusion 2023 (official `BandEmbed`). The
+    official code adds a new random position embedding on every call; here it is learned at
     `reference_grid` and resized (see docs/differences.md, MSST-Net 2).
 
     Args:
@@ -143,7 +124,7 @@ class BandEmbedding(_Embedding):
 
     Examples:
     >>> emb = BandEmbedding(32)
-    >>> emb(keras.ops.zeros((2, 5, 7, 31))).shape
+    >>> tuple(emb(keras.ops.zeros((2, 5, 7, 31))).shape)
     (2, 5, 7, 32)
     """
 
@@ -162,13 +143,13 @@ class BandEmbedding(_Embedding):
         return (*input_shape[:-1], self.embed_dim)
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class PatchEmbedding(_Embedding):
     """MSST-Net patch embedding: `p x p` conv with stride `p`, LayerNorm, + position.
 
-    Paper: Ma et al., Information Fusion 2023 (official `PatchEmbed`). The position table is
-    learned at `reference_grid` (in patches) and resized when the patch grid differs (see
-    docs/differences.md, MSST-Net 2).
+    Paper: Jia, Min and Fu, MSST-Net, Information Fusion 2023 (official `PatchEmbed`). The
+    position table is learned at `reference_grid` (in patches) and resized when the patch grid
+    differs (see docs/differences.md, MSST-Net 2).
 
     Args:
         embed_dim: number of embedded channels `D`.
@@ -182,9 +163,9 @@ class PatchEmbedding(_Embedding):
     Input shape: `(B, H, W, C)`. Output shape: `(B, H // p, W // p, embed_dim)`.
 
     Examples:
-    >>> emb = PatchEmbedding(256, patch_size=16)
-    >>> emb(keras.ops.zeros((1, 64, 96, 31))).shape
-    (1, 4, 6, 256)
+    >>> patches = PatchEmbedding(64, patch_size=16)(keras.ops.zeros((1, 64, 96, 31)))
+    >>> tuple(patches.shape)  # a 4 x 6 grid of 16 x 16 patches
+    (1, 4, 6, 64)
     """
 
     def __init__(
@@ -196,11 +177,7 @@ class PatchEmbedding(_Embedding):
         **kwargs,
     ):
         super().__init__(embed_dim, position_embedding, reference_grid, **kwargs)
-        if not isinstance(patch_size, int) or patch_size < 1:
-            raise ValueError(
-                f"`patch_size` must be a positive int. Received: patch_size={patch_size!r}"
-            )
-        self.patch_size = patch_size
+        self.patch_size = check_int("patch_size", patch_size)
         self.embed = Conv2D(
             embed_dim,
             patch_size,

@@ -1,12 +1,11 @@
 """HDRTB: HSSDCT's hierarchical dense-residue transformer block."""
 
-from keras import layers
-
 from keras_hsifusion.layers._utils import (
+    DenseResidueBlock,
+    SameShapeLayer,
     block_heads,
     build_sublayer,
     dense,
-    dense_connect,
     gelu,
     layer_norm,
     register,
@@ -15,7 +14,7 @@ from keras_hsifusion.layers.sscl import SSCL, check_sscl_config
 
 
 @register
-class HierarchicalTransformerBlock(layers.Layer):
+class HierarchicalTransformerBlock(SameShapeLayer):
     """One hierarchical transformer block of HSSDCT: SSCL, post-norm, residual, post-norm MLP.
 
     `x + LN1(SSCL(x))`, then `+ LN2(MLP(.))` with an exact-GELU MLP of `mlp_ratio * C` hidden
@@ -29,6 +28,8 @@ class HierarchicalTransformerBlock(layers.Layer):
 
     Input shape: `(B, H, W, C)`. Output shape: the same.
     """
+
+    _CONFIG = ("num_heads", "window_size", "base_window_size", "mlp_ratio")
 
     def __init__(self, num_heads, window_size, base_window_size=8, mlp_ratio=4.0, **kwargs):
         super().__init__(**kwargs)
@@ -65,19 +66,6 @@ class HierarchicalTransformerBlock(layers.Layer):
         x = x + self.norm1(self.correlation(x))
         return x + self.norm2(self.fc2(gelu(self.fc1(x))))
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            window_size=self.window_size,
-            base_window_size=self.base_window_size,
-            mlp_ratio=self.mlp_ratio,
-        )
-        return config
-
 
 def hdrtb_plan(dim, num_heads, gc, window_size=8, hier_win_ratios=(0.5, 1, 2, 4)):
     """(channels, heads, window) of the four blocks, with the official head rule.
@@ -113,7 +101,7 @@ def check_hdrtb_config(
 
 
 @register
-class HDRTB(layers.Layer):
+class HDRTB(DenseResidueBlock):
     """Hierarchical dense-residue transformer block of HSSDCT (Lee et al., ICASSP 2026).
 
     Four `HierarchicalTransformerBlock`s with windows `window_size * hier_win_ratios`
@@ -134,9 +122,11 @@ class HDRTB(layers.Layer):
 
     Examples:
     >>> block = HDRTB(num_heads=8, gc=16)
-    >>> block(keras.random.normal((1, 20, 24, 32))).shape
+    >>> tuple(block(keras.random.normal((1, 20, 24, 32))).shape)
     (1, 20, 24, 32)
     """
+
+    _CONFIG = ("num_heads", "gc", "window_size", "hier_win_ratios", "mlp_ratio")
 
     def __init__(
         self,
@@ -164,38 +154,9 @@ class HDRTB(layers.Layer):
             self.hier_win_ratios,
             where=f"HDRTB {self.name!r}",
         )
-        dt = self.dtype_policy
-        self.blocks, self.adjusts = [], []
-        plan = hdrtb_plan(dim, self.num_heads, self.gc, self.window_size, self.hier_win_ratios)
-        for k, (channels, heads, win) in enumerate(plan):
-            block = HierarchicalTransformerBlock(
-                heads,
-                win,
-                self.window_size,
-                mlp_ratio=self.mlp_ratio if k < 3 else 1.0,
-                name=f"block{k + 1}",
-                dtype=dt,
-            )
-            adjust = dense(self.gc if k < 3 else dim, f"adjust{k + 1}", dt)
-            build_sublayer(block, (None, None, None, channels))
-            build_sublayer(adjust, (None, None, None, channels))
-            self.blocks.append(block)
-            self.adjusts.append(adjust)
         super().build(input_shape)
 
-    def call(self, x):
-        return dense_connect(x, self.blocks, self.adjusts, activate_last=True)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            gc=self.gc,
-            window_size=self.window_size,
-            hier_win_ratios=list(self.hier_win_ratios),
-            mlp_ratio=self.mlp_ratio,
-        )
-        return config
+    def _block(self, k, channels, **kwargs):
+        heads = block_heads(self.num_heads, channels, k)
+        window = int(self.window_size * self.hier_win_ratios[k])
+        return HierarchicalTransformerBlock(heads, window, self.window_size, **kwargs)

@@ -15,7 +15,7 @@ class Interpolate(layers.Layer):
         mode: `"nearest"`, `"nearest-exact"`, `"bilinear"` or `"bicubic"` (torch's a=-0.75).
 
     Examples:
-    >>> Interpolate(0.25, "bicubic")(keras.random.normal((1, 16, 16, 3))).shape
+    >>> tuple(Interpolate(0.25, "bicubic")(keras.random.normal((1, 16, 16, 3))).shape)
     (1, 4, 4, 3)
     """
 

@@ -1,18 +1,18 @@
 """SpaT: MSST-Net's spatial transformer stack."""
 
-import keras
 from keras import ops
 
 from keras_hsifusion.layers._token_transformer import TokenTransformer
+from keras_hsifusion.layers._utils import register
 from keras_hsifusion.ops.attention import attention
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class SpaT(TokenTransformer):
     """Spatial transformer stack of MSST-Net (the official `SpaTL`).
 
-    Paper: Ma et al., "Multiscale Spatial-Spectral Transformer Network for Hyperspectral and
-    Multispectral Image Fusion", Information Fusion 2023.
+    Paper: Jia, Min and Fu, "Multiscale spatial-spectral transformer network for hyperspectral
+    and multispectral image fusion" (MSST-Net), Information Fusion 96, 2023.
 
     Each of the `num_layers` blocks is LayerNorm -> global multi-head self-attention over all
     patch tokens (head width `D / heads`, scale `(D / heads) ** -0.5`) -> residual ->
@@ -21,16 +21,14 @@ class SpaT(TokenTransformer):
 
     Args:
         heads: number of heads; must divide the embedding width `D`. Default 4.
-        num_layers: number of blocks. Default 4.
-        mlp_ratio: hidden width of the MLP over `D`. Default 4.
-        **kwargs: base layer keyword arguments, e.g. `name`, `dtype`.
+        num_layers, mlp_ratio, **kwargs: as `SpeT`.
 
     Input shape: `(B, rows, columns, D)` patch tokens. Output shape: the same.
 
     Examples:
-    >>> spat = SpaT(heads=4, num_layers=2)
-    >>> spat(keras.ops.zeros((1, 8, 8, 256))).shape
-    (1, 8, 8, 256)
+    >>> tokens = keras.random.normal((1, 4, 6, 64))  # a 4 x 6 grid of patches
+    >>> tuple(SpaT(heads=4, num_layers=1)(tokens).shape)
+    (1, 4, 6, 64)
     """
 
     def _check_dim(self, dim):

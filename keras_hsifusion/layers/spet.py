@@ -1,17 +1,17 @@
 """SpeT: MSST-Net's spectral transformer stack."""
 
-import keras
 from keras import ops
 
 from keras_hsifusion.layers._token_transformer import TokenTransformer
+from keras_hsifusion.layers._utils import register
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class SpeT(TokenTransformer):
     """Spectral transformer stack of MSST-Net (the official `SpeTL`).
 
-    Paper: Ma et al., "Multiscale Spatial-Spectral Transformer Network for Hyperspectral and
-    Multispectral Image Fusion", Information Fusion 2023.
+    Paper: Jia, Min and Fu, "Multiscale spatial-spectral transformer network for hyperspectral
+    and multispectral image fusion" (MSST-Net), Information Fusion 96, 2023.
 
     Each of the `num_layers` blocks is LayerNorm -> spectral attention -> residual ->
     LayerNorm -> 1x1-conv MLP (`mlp_ratio`, GELU) -> residual. Spectral attention is a
@@ -21,7 +21,8 @@ class SpeT(TokenTransformer):
     code), and the pixels are put back in place.
 
     Args:
-        heads: number of heads; `heads` must divide `h * w` of the input. Default 4.
+        heads: number of heads, among which the pixels are split; it must divide the pixel
+            count `h * w` of the input. Default 4.
         num_layers: number of blocks. Default 4.
         mlp_ratio: hidden width of the MLP over `D`. Default 4.
         **kwargs: base layer keyword arguments, e.g. `name`, `dtype`.
@@ -29,8 +30,8 @@ class SpeT(TokenTransformer):
     Input shape: `(B, h, w, D)` band embeddings. Output shape: the same.
 
     Examples:
-    >>> spet = SpeT(heads=5, num_layers=2)
-    >>> spet(keras.ops.zeros((2, 5, 7, 32))).shape
+    >>> spet = SpeT(heads=5, num_layers=1)  # 5 heads of 7 pixels each
+    >>> tuple(spet(keras.random.normal((2, 5, 7, 32))).shape)
     (2, 5, 7, 32)
     """
 

@@ -1,8 +1,9 @@
 """SSCL: the spatial-channel correlation of HSSDCT (the official `SCC`)."""
 
-from keras import layers, ops
+from keras import ops
 
 from keras_hsifusion.layers._utils import (
+    SameShapeLayer,
     build_sublayer,
     dense,
     layer_norm,
@@ -11,6 +12,7 @@ from keras_hsifusion.layers._utils import (
 )
 from keras_hsifusion.layers.core import Conv2D
 from keras_hsifusion.ops import pad_to_windows, window_partition, window_reverse
+from keras_hsifusion.utils.validation import check_int
 
 
 def check_sscl_config(dim, num_heads, where="SSCL"):
@@ -26,7 +28,7 @@ def check_sscl_config(dim, num_heads, where="SSCL"):
 
 
 @register
-class SSCL(layers.Layer):
+class SSCL(SameShapeLayer):
     """Spatial-channel correlation layer of HSSDCT (Lee et al., ICASSP 2026).
 
     Queries and values come from a dual feature extractor (1x1 -> 3x3 -> 1x1 convolutions
@@ -49,15 +51,16 @@ class SSCL(layers.Layer):
 
     Examples:
     >>> layer = SSCL(num_heads=2, window_size=8)
-    >>> layer(keras.random.normal((1, 12, 10, 32))).shape
+    >>> tuple(layer(keras.random.normal((1, 12, 10, 32))).shape)  # padded to 16 x 16 inside
     (1, 12, 10, 32)
     """
 
+    _CONFIG = ("num_heads", "window_size", "base_window_size")
+
     def __init__(self, num_heads, window_size, base_window_size=8, **kwargs):
         super().__init__(**kwargs)
-        for arg, value in (("window_size", window_size), ("base_window_size", base_window_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive int. Received: {arg}={value!r}")
+        check_int("window_size", window_size)
+        check_int("base_window_size", base_window_size)
         base = min(window_size, base_window_size)
         if window_size % base:
             raise ValueError(
@@ -167,15 +170,3 @@ class SSCL(layers.Layer):
 
         out = window_reverse(ops.concatenate([x_spatial, x_channel], axis=-1), ws, hp, wp)
         return self.proj(out[:, :h, :w, :])
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            num_heads=self.num_heads,
-            window_size=self.window_size,
-            base_window_size=self.base_window_size,
-        )
-        return config

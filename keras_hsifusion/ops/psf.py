@@ -5,7 +5,7 @@ import math
 import numpy as np
 from keras import ops
 
-from keras_hsifusion.data.degrade import _FWHM_TO_SIGMA, _fwhm, psf_radius
+from keras_hsifusion.data.degrade import psf_radius, psf_sigma
 
 
 def psf_taps(scale, psf_fwhm=None):
@@ -13,7 +13,7 @@ def psf_taps(scale, psf_fwhm=None):
 
     The same sampled, truncated and normalised Gaussian as `keras_hsifusion.data.psf_matrix`.
     """
-    sigma = _fwhm(scale, psf_fwhm) * _FWHM_TO_SIGMA
+    sigma = psf_sigma(scale, psf_fwhm)
     radius = psf_radius(scale, psf_fwhm)
     centre = (scale - 1) / 2.0
     offsets = np.arange(math.ceil(centre - radius), math.floor(centre + radius) + 1)

@@ -4,7 +4,8 @@ One process measures one backend (the Keras backend is fixed per process); `run_
 starts one subprocess per backend and merges their JSON. Every configuration is: build,
 warm up, then timed iterations, each ending in a device sync (`predict_on_batch` and
 `train_on_batch` return host values), reported as median and interquartile spread. The
-backend-specific parts (sync, peak memory, matmul peak) are in `profiling.native`.
+backend-specific parts (sync, peak memory, matmul peak) are in `profiling.native`. Models
+and their sizes come from the zoo registry (`keras_hsifusion.applications.registry`).
 """
 
 import json
@@ -17,48 +18,59 @@ import time
 import keras
 import numpy as np
 
+from keras_hsifusion.applications.registry import get_model_spec, model_names
 from keras_hsifusion.profiling import native
 from keras_hsifusion.profiling.flops import count_flops
 
-# Official default sizes and a small size, per model: (lr_hsi shape, hr_msi shape) at batch 1.
-SIZES = {
-    "hssdct": {
-        "default": ((64, 64, 172), (256, 256, 4)),
-        "small": ((16, 16, 172), (64, 64, 4)),
-    },
-    "msst_net": {
-        "default": ((64, 64, 31), (512, 512, 3)),
-        "small": ((16, 16, 31), (128, 128, 3)),
-    },
-}
 MODES = ("forward", "train")
 COMPILES = ("eager", "jit")
 DTYPES = ("float32", "mixed_bfloat16")
 
 
+def model_sizes(name):
+    """`{size name: (lr_hsi shape, hr_msi shape)}` at batch 1 of a registered model."""
+    return dict(_spec(name).benchmark_sizes)
+
+
+def _spec(name):
+    try:
+        return get_model_spec(name)
+    except ValueError:
+        raise ValueError(
+            f"`model` must be one of {model_names()} or a path to a `.keras` file. "
+            f"Received: {name!r}"
+        ) from None
+
+
 def build_model(name, dtype="float32"):
-    """The zoo model `name` at its official default configuration, or a `.keras` file."""
-    if name == "hssdct":
-        from keras_hsifusion.applications.hssdct import HSSDCT
+    """A registered model at its `"default"` benchmark size, or a `.keras` file.
 
-        return HSSDCT(hsi_bands=172, msi_bands=4, dtype=dtype)
-    if name == "msst_net":
-        from keras_hsifusion.applications.msst_net import MSSTNet
-
-        return MSSTNet(hsi_bands=31, msi_bands=3, scale=8, dtype=dtype)
+    The model is `spec.cls(hsi_bands=C, msi_bands=c, scale=H // h, **spec.benchmark_kwargs)`
+    for the default shapes `((h, w, C), (H, W, c))` of its `ModelSpec`.
+    """
     if str(name).endswith(".keras"):
-        import keras_hsifusion  # noqa: F401 - registers the zoo's classes for loading
-
         return keras.saving.load_model(name, compile=False)
-    raise ValueError(
-        f"`model` must be 'hssdct', 'msst_net' or a path to a `.keras` file. Received: {name!r}"
+    spec = _spec(name)
+    if "default" not in spec.benchmark_sizes:
+        raise ValueError(
+            f"The ModelSpec of {spec.name!r} has no 'default' benchmark size. "
+            f"Received: benchmark_sizes={spec.benchmark_sizes!r}"
+        )
+    (h, _, hsi_bands), (hr_h, _, msi_bands) = spec.benchmark_sizes["default"]
+    return spec.cls(
+        hsi_bands=hsi_bands,
+        msi_bands=msi_bands,
+        scale=hr_h // h,
+        dtype=dtype,
+        **spec.benchmark_kwargs,
     )
 
 
 def input_shapes(model, name, size, batch=1):
     """Input shapes (with batch) of `model` for a named size or 'HxW' of the first input."""
-    if name in SIZES and size in SIZES[name]:
-        lr, hr = SIZES[name][size]
+    named = model_sizes(name) if name in model_names() else {}
+    if size in named:
+        lr, hr = named[size]
         return {"lr_hsi": (batch, *lr), "hr_msi": (batch, *hr)}
     shapes = {}
     for t in model.inputs:
@@ -90,7 +102,7 @@ def _time(fn, warmup, iters, min_seconds):
     return times
 
 
-def _measure(fn, warmup, iters, min_seconds):
+def measure(fn, warmup, iters, min_seconds):
     """First (compiling) call, warm-up, timed calls and peak memory of `fn`, as row fields."""
     t0 = time.perf_counter()
     fn()
@@ -108,7 +120,8 @@ def _measure(fn, warmup, iters, min_seconds):
     )
 
 
-def _rates(median, batch, hr_pixels, step_flops):
+def rates(median, batch, hr_pixels, step_flops):
+    """Throughput row fields of a step of `median` seconds on `batch` images."""
     return dict(
         images_per_s=batch / median,
         hr_mpix_per_s=batch * hr_pixels / median / 1e6,
@@ -169,17 +182,18 @@ def benchmark_one(
             model.compile(optimizer="adam", loss="mae", jit_compile=jit, run_eagerly=not jit)
             fn = lambda: model.train_on_batch(x, y)  # noqa: E731
             step_flops = 3 * flops  # forward + backward (2x): the usual convention
-        row.update(_measure(fn, warmup, iters, min_seconds))
-        row.update(_rates(row["median_s"], batch, out_shape[1] * out_shape[2], step_flops))
+        row.update(measure(fn, warmup, iters, min_seconds))
+        row.update(rates(row["median_s"], batch, out_shape[1] * out_shape[2], step_flops))
         if peak_gflops:
             row["fraction_of_matmul_peak"] = row["achieved_gflops"] / peak_gflops
     except Exception as e:  # noqa: BLE001 - one failing configuration must not stop the run
         row.update(ok=False, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")
-    log(_progress(row))
+    log(progress_line(row))
     return row
 
 
-def _progress(row):
+def progress_line(row):
+    """One log line for a result row (what the runner prints as it goes)."""
     head = f"[{row['backend']:<10}] {row['model']:<9} {row['size']:<8} {row['mode']:<7} "
     head += f"{row['compile']:<5} {row['dtype']:<14}"
     if not row.get("ok"):
@@ -282,157 +296,6 @@ def run_backends(backends, worker_argv, script, env=None, log=print):
         merged["meta"][backend] = data["meta"]
         merged["results"] += data["results"]
     return merged
-
-
-# The released MSST-Net `Net.forward` reads 13 attributes that `Net.__init__` never creates
-# (docs/differences.md, MSST-Net 1). For timing, each is aliased to the module it evidently
-# means; `conv2` is read twice (spectral scale 2 and the patch-16 scale), both are C->C 3x3
-# convolutions of the same cost.
-_OFFICIAL_MSST_ALIASES = {
-    "norm1": "norm_1",
-    "conv1": "conv_1",
-    "norm2": "norm_2",
-    "conv2": "conv_2",
-    "norm3": "norm_3",
-    "conv3": "conv_3",
-    "patch_embedding": "patch_embedding_16",
-    "patch_unembed": "patch_unembed_16",
-    "norm4_8": "norm_8",
-    "conv2_8": "conv_8",
-    "norm4_32": "norm_32",
-    "conv2_32": "conv_32",
-}
-
-
-def _install_official_stand_ins():
-    """Minimal stand-ins for the timm/ptflops helpers the official code imports, used only
-    when those packages are absent (timm pulls a CUDA torch; neither is needed to run)."""
-    import importlib.util
-    import types
-
-    import torch
-
-    def to_2tuple(x):
-        return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
-
-    class DropPath(torch.nn.Identity):  # drop_path=0 everywhere at inference
-        def __init__(self, *args, **kwargs):
-            super().__init__()
-
-    if importlib.util.find_spec("timm") is None:
-        timm = types.ModuleType("timm")
-        timm.layers = types.ModuleType("timm.layers")
-        timm.models = types.ModuleType("timm.models")
-        timm.models.layers = timm.layers
-        timm.layers.trunc_normal_ = torch.nn.init.trunc_normal_
-        timm.layers.to_2tuple = to_2tuple
-        timm.layers.DropPath = DropPath
-        sys.modules.update(
-            {
-                "timm": timm,
-                "timm.layers": timm.layers,
-                "timm.models": timm.models,
-                "timm.models.layers": timm.layers,
-            }
-        )
-    if importlib.util.find_spec("ptflops") is None:
-        ptflops = types.ModuleType("ptflops")
-
-        def get_model_complexity_info(*args, **kwargs):
-            raise NotImplementedError("ptflops is not installed")
-
-        ptflops.get_model_complexity_info = get_model_complexity_info
-        sys.modules["ptflops"] = ptflops
-
-
-def build_official(kind, path, lr_bands, msi_bands):
-    """The official PyTorch network at its default configuration, imported from `path`.
-
-    `kind` is 'hssdct' (a checkout of jemmyleee/HSSDCT: `models/hssdct.py`, `HyDCFN`) or
-    'msst_net' (jx-mzc/MSST-Net: `model/net.py`, `Net`, with the attribute aliases above).
-    The official code is never shipped with this package; give the directory of a checkout.
-    """
-    import argparse
-
-    _install_official_stand_ins()
-    sys.path.insert(0, os.path.abspath(path))
-    if kind == "hssdct":
-        from models.hssdct import HyDCFN
-
-        net = HyDCFN(
-            argparse.Namespace(
-                snr=0,
-                network_mode=1,
-                bands=lr_bands,
-                nf=96,
-                gc=32,
-                msi_bands=msi_bands,
-                DEBUG=False,
-            )
-        )
-    elif kind == "msst_net":
-        from model.net import Net
-
-        net = Net(
-            argparse.Namespace(
-                hsi_channel=lr_bands,
-                msi_channel=msi_bands,
-                n_feats=64,
-                hsi_embed_dim=32,
-                msi_embed_dim=256,
-                hsi_heads=4,
-                msi_heads=4,
-                patch_size=16,
-                hsi_res_blocks=5,
-                msi_res_blocks=5,
-                hsi_num_layers=4,
-                msi_num_layers=4,
-                ratio=8,
-                device="cpu",
-                hsi_device="cpu",
-                msi_device="cpu",
-            )
-        )
-        for alias, name in _OFFICIAL_MSST_ALIASES.items():
-            setattr(net, alias, getattr(net, name))
-    else:
-        raise ValueError(f"`kind` must be 'hssdct' or 'msst_net'. Received: {kind!r}")
-    return net.eval()
-
-
-def official_worker(kind, path, size, iters=3, warmup=1, threads=None, log=print):
-    """Times the official PyTorch forward (float32, eager, `no_grad`) at a named size."""
-    import torch
-
-    if threads:
-        torch.set_num_threads(int(threads))
-    lr, hr = SIZES[kind][size]
-    row = {
-        "backend": "official-torch",
-        "model": kind,
-        "size": size,
-        "mode": "forward",
-        "compile": "eager",
-        "dtype": "float32",
-        "batch": 1,
-    }
-    try:
-        net = build_official(kind, path, lr[-1], hr[-1])
-        x = (torch.rand(1, lr[-1], *lr[:2]), torch.rand(1, hr[-1], *hr[:2]))
-
-        def fn():
-            with torch.no_grad():
-                net(*x)
-
-        native.reset_peak_memory()
-        row.update(_measure(fn, warmup, iters, 0))
-        # Our model is built only after the official one was measured (peak memory).
-        flops = count_flops(build_model(kind), {"lr_hsi": (1, *lr), "hr_msi": (1, *hr)}).total
-        row.update(_rates(row["median_s"], 1, hr[0] * hr[1], flops))
-    except Exception as e:  # noqa: BLE001 - reported in the table, the run goes on
-        row.update(ok=False, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")
-    log(_progress(row))
-    return row
 
 
 def add_speedups(results):

@@ -7,6 +7,10 @@ JAX/XLA's cost analysis and TensorFlow's profiler. `.total` counts convolutions,
 layers and matmul/einsum/attention products (the "MAC" part every counter agrees on); bias
 adds, activations, normalisations, softmax, residual adds and resizes are estimated
 separately in `.elementwise` (see docs/flops.md for the per-element costs used).
+
+This module is the counter and the helpers a formula is written with. The formulas of Keras'
+layers and of the public `keras_hsifusion.layers` are in `layer_flops`; a model's private
+layers register theirs from the model's folder (`applications/<model>/flops.py`).
 """
 
 import math
@@ -27,9 +31,17 @@ def register_flops(*classes):
     own formula.
 
     Examples:
-    >>> @register_flops(MyLayer)
-    ... def _my_layer(layer, inputs, outputs):
-    ...     return 2 * math.prod(inputs[0]) * layer.units, 0
+    >>> class Scale(keras.layers.Layer):  # a layer with one weight per channel
+    ...     def build(self, input_shape):
+    ...         self.w = self.add_weight(shape=(input_shape[-1],), name="w")
+    ...     def call(self, x):
+    ...         return x * self.w
+    >>> @register_flops(Scale)
+    ... def _scale(layer, inputs, outputs):
+    ...     return 0, num_elements(outputs[0])  # (flops, elementwise): one multiply each
+    >>> x = keras.Input((4, 4, 3))
+    >>> count_flops(keras.Model(x, Scale()(x)), (1, 4, 4, 3)).elementwise
+    48
     """
 
     def wrap(fn):
@@ -47,12 +59,23 @@ def _formula(layer):
     return None
 
 
-def _n(shape):
+def no_flops(layer, inputs, outputs):
+    """The formula of layers that only move data (padding, cropping, reshapes): (0, 0)."""
+    return 0, 0
+
+
+def num_elements(shape):
+    """The number of elements of a fully defined shape."""
     return int(math.prod(int(s) for s in shape))
 
 
+def dense_flops(n_rows, units_in, units_out):
+    """FLOPs of `n_rows` vectors through a `units_in -> units_out` linear map."""
+    return 2 * n_rows * units_in * units_out
+
+
 # Per-element costs of elementwise work, used only for the `.elementwise` estimate.
-_ACTIVATION_COST = {
+ACTIVATION_COST = {
     "linear": 0,
     "relu": 1,
     "relu6": 2,
@@ -72,31 +95,16 @@ _ACTIVATION_COST = {
 }
 LAYER_NORM_COST = 7  # mean, subtract, square, mean, rsqrt-scale, gamma, beta
 SOFTMAX_COST = 5  # max, subtract, exp, sum, divide
-GELU_COST = _ACTIVATION_COST["gelu"]
-_RESIZE_COST = {"nearest": 0, "nearest-exact": 0, "bilinear": 6, "bicubic": 14}
+GELU_COST = ACTIVATION_COST["gelu"]
+RESIZE_COST = {"nearest": 0, "nearest-exact": 0, "bilinear": 6, "bicubic": 14}
 
 
-def _activation_cost(activation):
+def activation_cost(activation):
+    """Per-element cost of a Keras activation (a function or a name; unknown ones cost 1)."""
     if activation is None:
         return 0
     name = getattr(activation, "__name__", None) or type(activation).__name__
-    return _ACTIVATION_COST.get(str(name).lower(), 1)
-
-
-def _channels_last(layer):
-    return getattr(layer, "data_format", "channels_last") != "channels_first"
-
-
-def _spatial(shape, layer):
-    return shape[1:-1] if _channels_last(layer) else shape[2:]
-
-
-def _channels(shape, layer):
-    return shape[-1] if _channels_last(layer) else shape[1]
-
-
-def _dense_flops(n_rows, units_in, units_out):
-    return 2 * n_rows * units_in * units_out
+    return ACTIVATION_COST.get(str(name).lower(), 1)
 
 
 class LayerFlops:
@@ -245,14 +253,12 @@ def _output_spec(op, args, kwargs):
         return spec
     # `compute_output_shape` left a size unknown (e.g. data-dependent padding): trace `call`
     # symbolically, which every backend does without computing anything.
-    from keras.src.ops.operation import Operation
-
-    return Operation.compute_output_spec(op, *args, **kwargs)
+    return keras.Operation.compute_output_spec(op, *args, **kwargs)
 
 
 def _count_param(layer):
     try:
-        return sum(_n(w.shape) for w in layer.weights)
+        return sum(num_elements(w.shape) for w in layer.weights)
     except Exception:  # noqa: BLE001 - an unbuilt layer has no weights to count
         return 0
 
@@ -373,8 +379,8 @@ def count_flops(model, input_shapes):
 
     Examples:
     >>> model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3)])
-    >>> count_flops(model, {"input": (1, 32, 32, 3)}).total
-    387072
+    >>> count_flops(model, (1, 32, 32, 3)).total  # 2 * (30 * 30 * 8) * (3 * 3 * 3)
+    388800
     """
     functional = _functional_of(model)
     shapes = _normalise_input_shapes(functional, input_shapes)
@@ -390,318 +396,18 @@ def count_flops(model, input_shapes):
     return FlopReport(model.name, shapes, rows, model.count_params(), uncounted)
 
 
-# --------------------------------------------------------------------------------------------
-# Keras layers.
-
-
-@register_flops(keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-def _conv(layer, inputs, outputs):
-    out = outputs[0]
-    cin = _channels(inputs[0], layer)
-    flops = 2 * _n(out) * math.prod(layer.kernel_size) * (cin // layer.groups)
-    elementwise = _n(out) * (int(layer.use_bias) + _activation_cost(layer.activation))
-    return flops, elementwise
-
-
-@register_flops(keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
-def _depthwise(layer, inputs, outputs):
-    out = outputs[0]
-    flops = 2 * _n(out) * math.prod(layer.kernel_size)
-    elementwise = _n(out) * (int(layer.use_bias) + _activation_cost(layer.activation))
-    return flops, elementwise
-
-
-@register_flops(keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
-def _separable(layer, inputs, outputs):
-    out = outputs[0]
-    cin = _channels(inputs[0], layer)
-    positions = out[0] * math.prod(_spatial(out, layer))
-    mid = cin * layer.depth_multiplier
-    flops = 2 * positions * mid * math.prod(layer.kernel_size)
-    flops += 2 * positions * mid * layer.filters
-    elementwise = _n(out) * (int(layer.use_bias) + _activation_cost(layer.activation))
-    return flops, elementwise
-
-
-@register_flops(
-    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose
-)
-def _conv_transpose(layer, inputs, outputs):
-    x, out = inputs[0], outputs[0]
-    cin = _channels(x, layer)
-    positions = x[0] * math.prod(_spatial(x, layer))
-    flops = 2 * positions * cin * layer.filters * math.prod(layer.kernel_size)
-    elementwise = _n(out) * (int(layer.use_bias) + _activation_cost(layer.activation))
-    return flops, elementwise
-
-
-@register_flops(keras.layers.Dense)
-def _dense(layer, inputs, outputs):
-    x = inputs[0]
-    flops = _dense_flops(_n(x[:-1]), x[-1], layer.units)
-    elementwise = _n(outputs[0]) * (int(layer.use_bias) + _activation_cost(layer.activation))
-    return flops, elementwise
-
-
-@register_flops(keras.layers.EinsumDense)
-def _einsum_dense(layer, inputs, outputs):
-    lhs, out_spec = layer.equation.split("->")
-    x_spec, k_spec = lhs.split(",")
-    sizes = {}
-    for spec, shape in ((x_spec, inputs[0]), (k_spec, layer.kernel.shape), (out_spec, outputs[0])):
-        spec = spec.strip()
-        if "..." in spec:
-            head, tail = spec.split("...")
-            for c, s in zip(head, shape[: len(head)]):
-                sizes[c] = s
-            for c, s in zip(tail, shape[len(shape) - len(tail) :] if tail else ()):
-                sizes[c] = s
-            ellipsis = shape[len(head) : len(shape) - len(tail)]
-            sizes["..."] = max(sizes.get("...", 1), _n(ellipsis))
-        else:
-            for c, s in zip(spec, shape):
-                sizes[c] = s
-    flops = 2 * math.prod(int(v) for v in sizes.values())
-    elementwise = _n(outputs[0]) * (
-        int(layer.bias is not None) + _activation_cost(layer.activation)
-    )
-    return flops, elementwise
-
-
-@register_flops(keras.layers.MultiHeadAttention)
-def _mha(layer, inputs, outputs):
-    q = inputs[0]
-    v = inputs[1] if len(inputs) > 1 else q
-    k = inputs[2] if len(inputs) > 2 and len(inputs[2]) == len(q) else v
-    heads, kd = layer.num_heads, layer.key_dim
-    vd = layer.value_dim or kd
-    bq, tq, tk = q[0], _n(q[1:-1]), _n(v[1:-1])
-    flops = 2 * bq * tq * q[-1] * heads * kd  # query projection
-    flops += 2 * bq * tk * k[-1] * heads * kd  # key projection
-    flops += 2 * bq * tk * v[-1] * heads * vd  # value projection
-    flops += 2 * bq * heads * tq * tk * (kd + vd)  # scores and weighted sum
-    flops += 2 * bq * tq * heads * vd * outputs[0][-1]  # output projection
-    elementwise = bq * heads * tq * tk * (SOFTMAX_COST + 1)
-    return flops, elementwise
-
-
-@register_flops(keras.layers.Attention)
-def _attention(layer, inputs, outputs):
-    q, v = inputs[0], inputs[1]
-    flops = 2 * q[0] * q[1] * v[1] * (q[-1] + v[-1])
-    return flops, q[0] * q[1] * v[1] * (SOFTMAX_COST + 1)
-
-
-@register_flops(keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU)
-def _activation(layer, inputs, outputs):
-    act = getattr(layer, "activation", None)
-    cost = _activation_cost(act) if act is not None else 1
-    return 0, _n(outputs[0]) * cost
-
-
-@register_flops(keras.layers.Softmax)
-def _softmax(layer, inputs, outputs):
-    return 0, _n(outputs[0]) * SOFTMAX_COST
-
-
-@register_flops(
-    keras.layers.Add,
-    keras.layers.Subtract,
-    keras.layers.Multiply,
-    keras.layers.Maximum,
-    keras.layers.Minimum,
-    keras.layers.Average,
-)
-def _merge(layer, inputs, outputs):
-    return 0, _n(outputs[0]) * (len(inputs) - 1 + isinstance(layer, keras.layers.Average))
-
-
-@register_flops(keras.layers.LayerNormalization, keras.layers.GroupNormalization)
-def _norm(layer, inputs, outputs):
-    return 0, _n(outputs[0]) * LAYER_NORM_COST
-
-
-@register_flops(keras.layers.BatchNormalization)
-def _batch_norm(layer, inputs, outputs):
-    return 0, _n(outputs[0]) * 2  # inference: a folded scale and shift
-
-
-@register_flops(keras.layers.UpSampling2D, keras.layers.Resizing)
-def _upsample(layer, inputs, outputs):
-    mode = getattr(layer, "interpolation", "nearest")
-    return 0, _n(outputs[0]) * _RESIZE_COST.get(mode, 6)
-
-
-def _free(layer, inputs, outputs):
-    return 0, 0
-
-
-register_flops(
-    keras.layers.Concatenate,
-    keras.layers.Reshape,
-    keras.layers.Permute,
-    keras.layers.Flatten,
-    keras.layers.ZeroPadding2D,
-    keras.layers.Cropping2D,
-    keras.layers.Dropout,
-    keras.layers.Identity,
-    keras.layers.InputLayer,
-)(_free)
-
-
-@register_flops(keras.layers.GlobalAveragePooling2D, keras.layers.AveragePooling2D)
-def _pool(layer, inputs, outputs):
-    return 0, _n(inputs[0])
-
-
-# --------------------------------------------------------------------------------------------
-# The zoo's layers.
-
-
-def _window_padded(shape, ws):
-    b, h, w, c = shape
-    return b * (-(-h // ws) * ws) * (-(-w // ws) * ws), c
-
-
-def _sscl(layer, shape):
-    b, h, w, c = shape
-    n = b * h * w
-    ws, bs, r, nh = layer.window_size, layer._base, layer._ratio, layer.num_heads
-    n_pad, _ = _window_padded(shape, ws)
-    hidden, half, length = c // 5, c // 2, ws * ws
-    windows = n_pad // length
-    flops = _dense_flops(n_pad, c, hidden)  # dual feature extractor, 1x1
-    flops += 2 * n_pad * hidden * hidden * 9  # its 3x3 conv
-    flops += _dense_flops(n_pad, hidden, c) + _dense_flops(n_pad, c, c)  # 1x1 and gate
-    flops += 2 * n_pad * half  # values reduced to the base window (a linear over r*r)
-    flops += 2 * 2 * windows * length * bs * bs * half  # spatial correlation and product
-    flops += 2 * 2 * windows * half * half * length  # channel correlation and product
-    flops += _dense_flops(n, c, c)  # output projection
-    positions, pos_dim = (2 * ws - 1) ** 2, c // 16  # dynamic position-bias MLP
-    flops += 2 * positions * (2 * pos_dim + 2 * pos_dim * pos_dim + pos_dim * nh)
-    elementwise = n_pad * (3 * hidden + 2 * c)  # biases, LeakyReLUs, gate
-    elementwise += windows * nh * length * bs * bs * 2 + windows * half * half  # scale, bias
-    elementwise += n * c + positions * pos_dim * 3 * (LAYER_NORM_COST + 1)
-    elementwise += length * bs * bs * nh * r * r  # mean over the r*r sub-positions
-    return flops, elementwise
-
-
-def _mlp(n, c, hidden, act_cost=GELU_COST):
-    return _dense_flops(n, c, hidden) + _dense_flops(n, hidden, c), n * (
-        hidden * (1 + act_cost) + c
-    )
-
-
-def _hier_block(layer, shape):
-    b, h, w, c = shape
-    n = b * h * w
-    flops, elementwise = _sscl(layer.correlation, shape)
-    mlp_f, mlp_e = _mlp(n, c, int(c * layer.mlp_ratio))
-    return flops + mlp_f, elementwise + mlp_e + n * c * 2 * (LAYER_NORM_COST + 1)
-
-
-def _window_block(layer, shape):
-    b, h, w, c = shape
-    n = b * h * w
-    ws, nh = layer.window_size, layer.num_heads
-    n_pad, _ = _window_padded(shape, ws)
-    length = ws * ws
-    flops = _dense_flops(n_pad, c, 3 * c) + _dense_flops(n_pad, c, c)  # qkv, proj
-    flops += 2 * 2 * n_pad * length * c  # q @ k^T and attn @ v over all heads
-    mlp_f, mlp_e = _mlp(n, c, int(c * layer.mlp_ratio))
-    elementwise = n_pad * 4 * c + n_pad * nh * length * (SOFTMAX_COST + 2)
-    elementwise += mlp_e + n * c * (2 * LAYER_NORM_COST + 4)
-    return flops + mlp_f, elementwise
-
-
-def _dense_block(layer, shape, block_fn, activations):
-    b, h, w, c = shape
-    n = b * h * w
-    flops, elementwise = 0, 0
-    for k, (block, adjust) in enumerate(zip(layer.blocks, layer.adjusts)):
-        channels = c + k * layer.gc
-        f, e = block_fn(block, (b, h, w, channels))
-        flops += f + _dense_flops(n, channels, adjust.units)
-        elementwise += e + n * adjust.units * (1 + int(activations[k]))
-    return flops, elementwise + 2 * n * c
-
-
-def _register_zoo():
-    from keras_hsifusion.applications.msst_net import _layers as msst_layers
-    from keras_hsifusion.layers.dense_swin import DenseWindowBlock, WindowTransformerBlock
-    from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding, PositionEmbedding2D
-    from keras_hsifusion.layers.hdrtb import HDRTB, HierarchicalTransformerBlock
-    from keras_hsifusion.layers.interpolate import Interpolate
-    from keras_hsifusion.layers.spat import SpaT
-    from keras_hsifusion.layers.spet import SpeT
-    from keras_hsifusion.layers.sscl import SSCL
-
-    register_flops(SSCL)(lambda layer, i, o: _sscl(layer, i[0]))
-    register_flops(HierarchicalTransformerBlock)(lambda layer, i, o: _hier_block(layer, i[0]))
-    register_flops(WindowTransformerBlock)(lambda layer, i, o: _window_block(layer, i[0]))
-
-    @register_flops(HDRTB)
-    def _hdrtb(layer, inputs, outputs):
-        return _dense_block(layer, inputs[0], _hier_block, (True, True, True, True))
-
-    @register_flops(DenseWindowBlock)
-    def _dwb(layer, inputs, outputs):
-        return _dense_block(layer, inputs[0], _window_block, (True, True, True, False))
-
-    @register_flops(Interpolate, msst_layers.TorchResize)
-    def _resize(layer, inputs, outputs):
-        return 0, _n(outputs[0]) * _RESIZE_COST.get(layer.mode, 6)
-
-    @register_flops(BandEmbedding)
-    def _band_embedding(layer, inputs, outputs):
-        x, out = inputs[0], outputs[0]
-        flops = _dense_flops(_n(x[:-1]), x[-1], layer.embed_dim)
-        return flops, _n(out) * (2 + LAYER_NORM_COST)
-
-    @register_flops(PatchEmbedding)
-    def _patch_embedding(layer, inputs, outputs):
-        x, out = inputs[0], outputs[0]
-        flops = 2 * _n(out) * layer.patch_size**2 * x[-1]
-        return flops, _n(out) * (2 + LAYER_NORM_COST)
-
-    @register_flops(PositionEmbedding2D)
-    def _position(layer, inputs, outputs):
-        return 0, _n(outputs[0]) * (1 + _RESIZE_COST["bilinear"])
-
-    def _token(layer, shape, attention):
-        b, h, w, d = shape
-        n = b * h * w
-        flops, elementwise = 0, 0
-        for _ in range(layer.num_layers):
-            flops += _dense_flops(n, d, 3 * d) + _dense_flops(n, d, d)  # qkv, proj
-            f, e = attention(b, h * w, d)
-            mlp_f, mlp_e = _mlp(n, d, layer.mlp_ratio * d)
-            flops += f + mlp_f
-            elementwise += e + mlp_e + n * (4 * d + 2 * LAYER_NORM_COST * d)
-        return flops, elementwise
-
-    @register_flops(SpeT)
-    def _spet(layer, inputs, outputs):
-        def attention(b, n, d):  # (D x D) per head over its n / heads pixels, both products
-            return 2 * 2 * b * n * d * d, b * layer.heads * d * d * (SOFTMAX_COST + 1)
-
-        return _token(layer, inputs[0], attention)
-
-    @register_flops(SpaT)
-    def _spat(layer, inputs, outputs):
-        def attention(b, n, d):  # (n x n) per head of width d / heads, both products
-            return 2 * 2 * b * n * n * d, b * layer.heads * n * n * (SOFTMAX_COST + 1)
-
-        return _token(layer, inputs[0], attention)
-
-    @register_flops(msst_layers.BranchWeights)
-    def _branch_weights(layer, inputs, outputs):
-        return 0, _n(outputs[0]) * (2 * len(inputs) - 1)
-
-    register_flops(msst_layers.MSSTPad, msst_layers.MSSTCrop, msst_layers.PixelShuffle)(_free)
-
-
-_register_zoo()
-
-
-__all__ = ["FlopReport", "LayerFlops", "count_flops", "register_flops"]
+__all__ = [
+    "ACTIVATION_COST",
+    "GELU_COST",
+    "LAYER_NORM_COST",
+    "RESIZE_COST",
+    "SOFTMAX_COST",
+    "FlopReport",
+    "LayerFlops",
+    "activation_cost",
+    "count_flops",
+    "dense_flops",
+    "no_flops",
+    "num_elements",
+    "register_flops",
+]

@@ -166,6 +166,10 @@ def jax_matmul_flops(model, inputs):
 def _jaxpr_flops(jaxpr):
     import jax
 
+    try:  # jax.core.jaxprs_in_params is deprecated in favour of jax.extend.core's
+        from jax.extend.core import jaxprs_in_params
+    except ImportError:
+        jaxprs_in_params = jax.core.jaxprs_in_params
     total = 0
     for eqn in jaxpr.eqns:
         prim = eqn.primitive.name
@@ -184,7 +188,7 @@ def _jaxpr_flops(jaxpr):
             # of its taps are real (exact when the kernel is a multiple of the stride).
             dilation = math.prod(eqn.params.get("lhs_dilation") or (1,))
             total += 2 * math.prod(out) * k_spatial * rhs[spec[1]] // dilation
-        for sub in jax.core.jaxprs_in_params(eqn.params):
+        for sub in jaxprs_in_params(eqn.params):
             total += _jaxpr_flops(sub)
     return total
 

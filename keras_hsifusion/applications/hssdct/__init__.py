@@ -3,6 +3,7 @@
 import os
 
 from keras_hsifusion.applications.hssdct import convert as _convert  # noqa: F401 (registers)
+from keras_hsifusion.applications.hssdct import flops as _flops  # noqa: F401 (registers)
 from keras_hsifusion.applications.hssdct.hssdct import HSSDCT
 from keras_hsifusion.applications.registry import ModelSpec, register_model
 

@@ -25,34 +25,43 @@ def _map_sscl(m, layer, prefix):
         m.dense(fc, f"{prefix}.pos.pos{i}.2")
 
 
-def _map_hdrtb(m, layer, prefix):
+def _map_hierarchical_block(m, block, prefix):
+    m.layer_norm(block.norm1, prefix + ".norm1")
+    m.layer_norm(block.norm2, prefix + ".norm2")
+    _map_sscl(m, block.correlation, prefix + ".correlation")
+    m.dense(block.fc1, prefix + ".mlp.fc1")
+    m.dense(block.fc2, prefix + ".mlp.fc2")
+
+
+def _map_window_block(m, block, prefix):
+    m.assign(block.gamma, prefix + ".gamma")
+    m.layer_norm(block.norm1, prefix + ".norm1")
+    m.assign(block.relative_position_bias_table, prefix + ".attn.relative_position_bias_table")
+    m.ignore(
+        prefix + ".attn.relative_position_index",
+        "buffer of constant indices; recomputed from the window size",
+    )
+    m.ignore(prefix + ".attn_mask", "buffer; the official window is never shifted")
+    m.dense(block.qkv, prefix + ".attn.qkv")
+    m.dense(block.proj, prefix + ".attn.proj")
+    m.layer_norm(block.norm2, prefix + ".norm2")
+    m.dense(block.fc1, prefix + ".mlp.fc1")
+    m.dense(block.fc2, prefix + ".mlp.fc2")
+
+
+def _map_dense_block(m, layer, prefix, map_block):
+    """The four blocks (`swin1`..`swin4`) and 1x1 adjusts of an HDRTB or DenseWindowBlock."""
     for k, (block, adjust) in enumerate(zip(layer.blocks, layer.adjusts), start=1):
-        p = f"{prefix}.swin{k}"
-        m.layer_norm(block.norm1, p + ".norm1")
-        m.layer_norm(block.norm2, p + ".norm2")
-        _map_sscl(m, block.correlation, p + ".correlation")
-        m.dense(block.fc1, p + ".mlp.fc1")
-        m.dense(block.fc2, p + ".mlp.fc2")
+        map_block(m, block, f"{prefix}.swin{k}")
         m.conv1x1_as_dense(adjust, f"{prefix}.adjust{k}")
+
+
+def _map_hdrtb(m, layer, prefix):
+    _map_dense_block(m, layer, prefix, _map_hierarchical_block)
 
 
 def _map_dense_window_block(m, layer, prefix):
-    for k, (block, adjust) in enumerate(zip(layer.blocks, layer.adjusts), start=1):
-        p = f"{prefix}.swin{k}"
-        m.assign(block.gamma, p + ".gamma")
-        m.layer_norm(block.norm1, p + ".norm1")
-        m.assign(block.relative_position_bias_table, p + ".attn.relative_position_bias_table")
-        m.ignore(
-            p + ".attn.relative_position_index",
-            "buffer of constant indices; recomputed from the window size",
-        )
-        m.ignore(p + ".attn_mask", "buffer; the official window is never shifted")
-        m.dense(block.qkv, p + ".attn.qkv")
-        m.dense(block.proj, p + ".attn.proj")
-        m.layer_norm(block.norm2, p + ".norm2")
-        m.dense(block.fc1, p + ".mlp.fc1")
-        m.dense(block.fc2, p + ".mlp.fc2")
-        m.conv1x1_as_dense(adjust, f"{prefix}.adjust{k}")
+    _map_dense_block(m, layer, prefix, _map_window_block)
 
 
 @register_converter(HSSDCT)

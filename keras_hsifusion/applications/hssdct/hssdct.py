@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from keras_hsifusion.applications.fusion_model import FusionModel
-from keras_hsifusion.layers.core import Conv2D
+from keras_hsifusion.layers.core import Conv2D, register
 from keras_hsifusion.layers.dense_swin import DenseWindowBlock
 from keras_hsifusion.layers.global_skip import add_global_skip, check_global_skip
 from keras_hsifusion.layers.hdrtb import HDRTB, check_hdrtb_config
@@ -18,7 +18,7 @@ def _official_heads(dim):
     return 8 - (dim % 8)  # the official YDCFN's head rule
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class HSSDCT(FusionModel):
     """Hierarchical spatial-spectral dense correlation transformer for HSI/MSI fusion.
 
@@ -47,10 +47,10 @@ class HSSDCT(FusionModel):
             official code builds it with window 8 and input_resolution (4, 4), which makes
             the window 4 and the shift 0).
         global_skip: None (default: the official network), `"bicubic"` or
-            `"detail_injection"`: add that parameter-free estimate (`layers.GlobalSkip`) to
-            the output through a gate that starts at 0 (`layers.ResidualGate`), so the network
-            learns the residual over it and the untrained model returns the estimate
-            (docs/differences.md).
+            `"detail_injection"`: the output becomes that parameter-free estimate
+            (`layers.GlobalSkip`) plus the network's output times a trainable gate that starts
+            at 0.01 (`layers.ResidualGate`), so the network learns the residual over the
+            estimate (not in the official network: docs/differences.md).
 
     Heads follow the official rule (`8 - (channels % 8)`, then `h - ((channels + k*gc) % h)`
     for the k-th block). In the HDRTBs every block's channels must be divisible by twice its
@@ -63,11 +63,11 @@ class HSSDCT(FusionModel):
     Output: `(B, scale*h, scale*w, C)`.
 
     Examples:
+    `HSSDCT(hsi_bands=172, msi_bands=4)` is the official network; a small one, called as
+    `model({"lr_hsi": lr, "hr_msi": hr})` on `(B, h, w, 8)` and `(B, 4h, 4w, 3)` inputs:
     >>> model = HSSDCT(hsi_bands=8, msi_bands=3, nf=32, gc=16)
-    >>> lr = keras.random.uniform((1, 6, 5, 8))
-    >>> hr = keras.random.uniform((1, 24, 20, 3))
-    >>> model({"lr_hsi": lr, "hr_msi": hr}).shape
-    (1, 24, 20, 8)
+    >>> model.output_shape, model.count_params()  # (B, 4h, 4w, 8) for any h, w
+    ((None, None, None, 8), 888834)
     """
 
     def __init__(
@@ -191,6 +191,7 @@ class HSSDCT(FusionModel):
         self.last_conv = last_conv
 
         # === Config ===
+        self.dtype_policy = dtype  # keras' Functional.__init__ drops `dtype`
         self.hsi_bands = hsi_bands
         self.msi_bands = msi_bands
         self.scale = scale

@@ -4,8 +4,10 @@ converter, FLOP formulas, training stages, presets."""
 import os
 
 from keras_hsifusion.applications.msst_net import convert  # noqa: F401  (registers converters)
+from keras_hsifusion.applications.msst_net import flops as _flops  # noqa: F401 (registers)
 from keras_hsifusion.applications.msst_net.msst_net import MSSTNet
 from keras_hsifusion.applications.msst_net.pretrainers import MBAE, MPAE
+from keras_hsifusion.applications.msst_net.recipe import RECIPE
 from keras_hsifusion.applications.registry import ModelSpec, register_model
 
 SPEC = register_model(
@@ -17,6 +19,7 @@ SPEC = register_model(
             "default": ((64, 64, 31), (512, 512, 3)),
             "small": ((16, 16, 31), (128, 128, 3)),
         },
+        recipe=RECIPE,
         presets_dir=os.path.join(os.path.dirname(__file__), "presets"),
     )
 )

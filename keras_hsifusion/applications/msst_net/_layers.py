@@ -1,20 +1,15 @@
-"""Small private layers of the MSST-Net graph (padding, resizing, masking, branch weights)."""
-
-import math
+"""Small private layers of the MSST-Net graph (padding, pixel shuffle, masking, branch weights)."""
 
 import keras
 from keras import layers, ops
 
+from keras_hsifusion.layers.core import register
 from keras_hsifusion.ops.padding import pad_amount, reflect_pad
 from keras_hsifusion.ops.pixel_shuffle import pixel_shuffle
-from keras_hsifusion.ops.resize import interpolate
+from keras_hsifusion.utils.validation import lcm
 
 
-def _lcm(a, b):
-    return a * b // math.gcd(a, b)
-
-
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class MSSTPad(layers.Layer):
     """Reflect-pads images at the bottom/right so MSST-Net's patches and heads divide them.
 
@@ -38,7 +33,7 @@ class MSSTPad(layers.Layer):
         ph, pw = pad_amount(h, self.multiple), pad_amount(w, self.multiple)
         if self.heads > 1:
             wp = w + pw
-            extra = pad_amount(wp, _lcm(self.multiple, self.heads))
+            extra = pad_amount(wp, lcm(self.multiple, self.heads))
             if isinstance(h, int) and isinstance(w, int):
                 # Static sizes (torch, JAX under jit): keep the pads Python ints.
                 pw = pw + (0 if ((h + ph) * wp) % self.heads == 0 else extra)
@@ -60,7 +55,7 @@ class MSSTPad(layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class MSSTCrop(layers.Layer):
     """Crops `x` to `scale` times the spatial size of `reference`: inputs `[x, reference]`."""
 
@@ -84,29 +79,7 @@ class MSSTCrop(layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
-class TorchResize(layers.Layer):
-    """`F.interpolate(x, scale_factor=scale_factor, mode=mode)` (align_corners=False)."""
-
-    def __init__(self, scale_factor, mode="bilinear", **kwargs):
-        super().__init__(**kwargs)
-        self.scale_factor = float(scale_factor)
-        self.mode = mode
-
-    def call(self, x):
-        return interpolate(x, scale_factor=self.scale_factor, mode=self.mode)
-
-    def compute_output_shape(self, input_shape):
-        size = [None if s is None else int(s * self.scale_factor) for s in input_shape[1:3]]
-        return (input_shape[0], *size, input_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"scale_factor": self.scale_factor, "mode": self.mode})
-        return config
-
-
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class PixelShuffle(layers.Layer):
     """`torch.nn.PixelShuffle(factor)` on channels-last tensors."""
 
@@ -128,7 +101,7 @@ class PixelShuffle(layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class BranchWeights(layers.Layer):
     """Weighted sum `sum_k x_k * (w_k / sum_j w_j)` of the three scale branches.
 
@@ -165,13 +138,13 @@ class BranchWeights(layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
-class RandomChannelMask(layers.Layer):
-    """MBAE masking: zeroes `round(mask_ratio * D)` random embedded channels while training.
+class _RandomMask(layers.Layer):
+    """Zeroes `round(mask_ratio * n)` random entries of an axis of size `n` while training.
 
     One mask per call, shared by the batch (as the official `MaskEmbed`); drawn from a seeded
     `keras.random.SeedGenerator`, so a new mask every training step. Identity at inference
     (the official code also masks at evaluation: docs/differences.md, MSST-Net: masking).
+    Subclasses define `_mask(x)`, the 0/1 mask to multiply `x` by.
     """
 
     def __init__(self, mask_ratio, seed=None, **kwargs):
@@ -183,11 +156,7 @@ class RandomChannelMask(layers.Layer):
     def call(self, x, training=None):
         if not training or self.mask_ratio == 0.0:
             return x
-        d = x.shape[-1]
-        n_mask = int(round(self.mask_ratio * d))
-        noise = keras.random.uniform((d,), seed=self.seed_generator)
-        rank = ops.argsort(ops.argsort(noise))
-        return x * ops.cast(rank >= n_mask, x.dtype)
+        return x * self._mask(x)
 
     def get_config(self):
         config = super().get_config()
@@ -195,33 +164,27 @@ class RandomChannelMask(layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
-class RandomTokenMask(layers.Layer):
-    """MPAE masking: zeroes `round(mask_ratio * rows * columns)` random tokens while training.
+@register
+class RandomChannelMask(_RandomMask):
+    """MBAE masking: zeroes `round(mask_ratio * D)` random embedded channels (`_RandomMask`)."""
 
-    One mask per call, shared by the batch (as the official `MaskEmbed`); seeded
-    `keras.random`, so a new mask every training step. Identity at inference
-    (docs/differences.md, MSST-Net: masking).
-    """
+    def _mask(self, x):
+        d = x.shape[-1]
+        n_mask = int(round(self.mask_ratio * d))
+        noise = keras.random.uniform((d,), seed=self.seed_generator)
+        rank = ops.argsort(ops.argsort(noise))
+        return ops.cast(rank >= n_mask, x.dtype)
 
-    def __init__(self, mask_ratio, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.mask_ratio = float(mask_ratio)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, x, training=None):
-        if not training or self.mask_ratio == 0.0:
-            return x
+@register
+class RandomTokenMask(_RandomMask):
+    """MPAE masking: zeroes `round(mask_ratio * rows * columns)` random tokens
+    (`_RandomMask`)."""
+
+    def _mask(self, x):
         shape = ops.shape(x)
         h, w = shape[1], shape[2]
         noise = keras.random.uniform((h * w,), seed=self.seed_generator)
         n_mask = ops.cast(ops.round(self.mask_ratio * ops.cast(h * w, "float32")), "int32")
         rank = ops.cast(ops.argsort(ops.argsort(noise)), "int32")
-        keep = ops.cast(rank >= n_mask, x.dtype)
-        return x * ops.reshape(keep, (1, h, w, 1))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"mask_ratio": self.mask_ratio, "seed": self.seed})
-        return config
+        return ops.reshape(ops.cast(rank >= n_mask, x.dtype), (1, h, w, 1))

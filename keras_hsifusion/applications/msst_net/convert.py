@@ -50,6 +50,19 @@ def _convert_spat(model, mapper):
     _stack(mapper, model, "")
 
 
+def _transformer_scale(mapper, model, branch, k, official, embed_fn):
+    """Embedding, transformer stack and norm of scale `k` of the `"spectral"` (band
+    embeddings) or `"spatial"` (patch embeddings) branch; `official` names the scale there."""
+    g = model.get_layer
+    embedding = "band_embedding" if branch == "spectral" else "patch_embedding"
+    emb = g(f"{embedding}_{k}")
+    embed_fn(emb.embed, f"{embedding}_{official}.embed")
+    mapper.layer_norm(emb.norm, f"{embedding}_{official}.norm")
+    _position(mapper, emb.position)
+    _stack(mapper, g(f"{branch}_layers_{k}"), f"{branch}_layers_{official}.")
+    mapper.layer_norm(g(f"{branch}_norm_{k}"), f"norm_{official}")
+
+
 @register_converter(MSSTNet)
 def _convert_msst_net(model, mapper):
     g = model.get_layer
@@ -62,21 +75,11 @@ def _convert_msst_net(model, mapper):
     mapper.conv2d(g("conv_tail1"), "conv_tail1")
     mapper.conv2d(g("conv_tail2"), "conv_tail2")
     for k in (1, 2, 3):
-        emb = g(f"band_embedding_{k}")
-        mapper.conv1x1_as_dense(emb.embed, f"band_embedding_{k}.embed")
-        mapper.layer_norm(emb.norm, f"band_embedding_{k}.norm")
-        _position(mapper, emb.position)
-        _stack(mapper, g(f"spectral_layers_{k}"), f"spectral_layers_{k}.")
-        mapper.layer_norm(g(f"spectral_norm_{k}"), f"norm_{k}")
+        _transformer_scale(mapper, model, "spectral", k, k, mapper.conv1x1_as_dense)
         mapper.conv1x1_as_dense(g(f"band_unembed_{k}"), f"band_unembed_{k}")
         mapper.conv2d(g(f"spectral_conv_{k}"), f"conv_{k}")
     for k, official in zip((1, 2, 3), (16, 8, 32), strict=True):
-        emb = g(f"patch_embedding_{k}")
-        mapper.conv2d(emb.embed, f"patch_embedding_{official}.embed")
-        mapper.layer_norm(emb.norm, f"patch_embedding_{official}.norm")
-        _position(mapper, emb.position)
-        _stack(mapper, g(f"spatial_layers_{k}"), f"spatial_layers_{official}.")
-        mapper.layer_norm(g(f"spatial_norm_{k}"), f"norm_{official}")
+        _transformer_scale(mapper, model, "spatial", k, official, mapper.conv2d)
         mapper.conv_transpose2d(g(f"patch_unembed_{k}"), f"patch_unembed_{official}")
         mapper.conv2d(g(f"spatial_conv_{k}"), f"conv_{official}", bias=False)
     mapper.conv2d(g("upsample_conv1"), "upsample.0")

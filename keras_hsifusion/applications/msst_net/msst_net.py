@@ -11,43 +11,16 @@ from keras_hsifusion.applications.msst_net._layers import (
     MSSTCrop,
     MSSTPad,
     PixelShuffle,
-    TorchResize,
 )
-from keras_hsifusion.layers.core import Conv2D, Conv2DTranspose, Dense
-from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding
+from keras_hsifusion.applications.msst_net.pretrainers import MBAE, MPAE
+from keras_hsifusion.layers._utils import layer_norm
+from keras_hsifusion.layers.core import Conv2D, Conv2DTranspose, Dense, register
+from keras_hsifusion.layers.embeddings import POSITION_EMBEDDINGS, BandEmbedding, PatchEmbedding
 from keras_hsifusion.layers.global_skip import add_global_skip, check_global_skip
+from keras_hsifusion.layers.interpolate import Interpolate
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
-
-
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}")
-
-
-def _check_size(name, value):
-    try:
-        size = tuple(int(v) for v in value)
-    except (TypeError, ValueError):
-        size = ()
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"`{name}` must be a pair of positive ints. Received: {name}={value!r}")
-    return list(size)
-
-
-def _check_position_embedding(value):
-    if value not in ("learned", None):
-        raise ValueError(
-            "`position_embedding` must be 'learned' or None. "
-            f"Received: position_embedding={value!r}"
-        )
-
-
-def _lcm(*values):
-    out = 1
-    for v in values:
-        out = out * v // math.gcd(out, v)
-    return out
+from keras_hsifusion.utils.validation import check_choice, check_int, check_pair, lcm
 
 
 def _load_model(model, what):
@@ -61,12 +34,12 @@ def _load_model(model, what):
     return model
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class MSSTNet(FusionModel):
     """MSST-Net, multiscale spatial-spectral transformer network for HSI/MSI fusion.
 
-    Paper: Ma, Zhang, Huang, Zhang, Liu, Zhang, "Multiscale Spatial-Spectral Transformer
-    Network for Hyperspectral and Multispectral Image Fusion", Information Fusion 98, 2023.
+    Paper: Jia, Min and Fu, "Multiscale spatial-spectral transformer network for hyperspectral
+    and multispectral image fusion", Information Fusion 96 (2023) 117-129.
     Official code: https://github.com/jx-mzc/MSST-Net (`model/net.py`, class `Net`).
 
     An LR branch (shallow conv of `[lr_hsi, bilinear-down hr_msi]`, ResBlocks) is refined by
@@ -100,10 +73,10 @@ class MSSTNet(FusionModel):
             at; the HR grid is `scale` times larger. Default `(16, 16)` (official: 16x16 LR,
             128x128 HR at x8).
         global_skip: None (default: the official network), `"bicubic"` or
-            `"detail_injection"`: add that parameter-free estimate (`layers.GlobalSkip`) to
-            the output through a gate that starts at 0 (`layers.ResidualGate`), so the network
-            learns the residual over it and the untrained model returns the estimate
-            (docs/differences.md).
+            `"detail_injection"`: the output becomes that parameter-free estimate
+            (`layers.GlobalSkip`) plus the network's output times a trainable gate that starts
+            at 0.01 (`layers.ResidualGate`), so the network learns the residual over the
+            estimate (not in the official network: docs/differences.md).
         dtype: dtype policy of the layers.
         name: model name.
 
@@ -111,11 +84,13 @@ class MSSTNet(FusionModel):
     Output: `(B, scale*h, scale*w, C)`.
 
     Examples:
-    >>> model = MSSTNet(hsi_bands=31, msi_bands=3, scale=8)
-    >>> lr = keras.random.uniform((1, 16, 16, 31))
-    >>> hr = keras.random.uniform((1, 128, 128, 3))
-    >>> model({"lr_hsi": lr, "hr_msi": hr}).shape
-    (1, 128, 128, 31)
+    `MSSTNet(hsi_bands=31, msi_bands=3, scale=8)` is the official CAVE x8 network; a tiny
+    one, called as `model({"lr_hsi": lr, "hr_msi": hr})` on `(B, h, w, 8)` and
+    `(B, 4h, 4w, 3)` inputs:
+    >>> model = MSSTNet(8, 3, scale=4, n_feats=8, msi_embed_dim=16, patch_size=4,
+    ...                 hsi_num_layers=1, msi_num_layers=1)
+    >>> model.output_shape, model.count_params()  # (B, 4h, 4w, 8) for any h, w
+    ((None, None, None, 8), 180318)
     """
 
     def __init__(
@@ -155,27 +130,27 @@ class MSSTNet(FusionModel):
             ("hsi_num_layers", hsi_num_layers, 1),
             ("msi_num_layers", msi_num_layers, 1),
         ):
-            _check_int(arg, value, minimum)
+            check_int(arg, value, minimum)
         if msi_embed_dim % msi_heads:
             raise ValueError(
                 "`msi_embed_dim` must be divisible by `msi_heads`. "
                 f"Received: msi_embed_dim={msi_embed_dim}, msi_heads={msi_heads}"
             )
-        _check_position_embedding(position_embedding)
+        check_choice("position_embedding", position_embedding, POSITION_EMBEDDINGS)
         check_global_skip(global_skip)
-        reference_size = _check_size("reference_size", reference_size)
+        reference_size = check_pair("reference_size", reference_size)
 
         band_dims = (hsi_embed_dim, hsi_embed_dim // 2, hsi_embed_dim * 2)
         patch_sizes = (patch_size, patch_size // 2, patch_size * 2)
-        patch_lcm = _lcm(*patch_sizes)
+        patch_lcm = lcm(*patch_sizes)
         lr_multiple = patch_lcm // math.gcd(patch_lcm, scale)
         hr_reference = [scale * s for s in reference_size]
         kw = {"dtype": dtype}
 
         # === Layers ===
         pad = MSSTPad(lr_multiple, hsi_heads, scale, name="pad", **kw)
-        upsample_lr = TorchResize(scale, name="lr_hsi_up", **kw)
-        downsample_hr = TorchResize(1.0 / scale, name="hr_msi_down", **kw)
+        upsample_lr = Interpolate(float(scale), "bilinear", name="lr_hsi_up", **kw)
+        downsample_hr = Interpolate(1.0 / scale, "bilinear", name="hr_msi_down", **kw)
         shallow1 = Conv2D(n_feats, 3, padding="same", name="shallow1", **kw)
         shallow2 = Conv2D(n_feats, 3, padding="same", name="shallow2", **kw)
 
@@ -208,15 +183,10 @@ class MSSTNet(FusionModel):
         # Each scale has its own norm/conv/embedding: docs/differences.md, MSST-Net 1.
         spectral = []
         for k, dim in enumerate(band_dims, start=1):
-            t = BandEmbedding(
-                dim,
-                position_embedding=position_embedding,
-                reference_grid=reference_size,
-                name=f"band_embedding_{k}",
-                **kw,
-            )(z)
+            label = f"band_embedding_{k}"
+            t = BandEmbedding(dim, position_embedding, reference_size, name=label, **kw)(z)
             t = SpeT(hsi_heads, hsi_num_layers, name=f"spectral_layers_{k}", **kw)(t)
-            t = layers.LayerNormalization(epsilon=1e-5, name=f"spectral_norm_{k}", **kw)(t)
+            t = layer_norm(f"spectral_norm_{k}", dtype)(t)
             t = Dense(hsi_bands, name=f"band_unembed_{k}", **kw)(t)
             t = Conv2D(hsi_bands, 3, padding="same", name=f"spectral_conv_{k}", **kw)(t)
             spectral.append(t)
@@ -231,16 +201,10 @@ class MSSTNet(FusionModel):
         # Spatial transformers on three patch sizes (official scales 16, 8, 32 at p = 16).
         spatial = []
         for k, p in enumerate(patch_sizes, start=1):
-            t = PatchEmbedding(
-                msi_embed_dim,
-                p,
-                position_embedding=position_embedding,
-                reference_grid=[-(-s // p) for s in hr_reference],
-                name=f"patch_embedding_{k}",
-                **kw,
-            )(x)
+            grid, label = [-(-s // p) for s in hr_reference], f"patch_embedding_{k}"
+            t = PatchEmbedding(msi_embed_dim, p, position_embedding, grid, name=label, **kw)(x)
             t = SpaT(msi_heads, msi_num_layers, name=f"spatial_layers_{k}", **kw)(t)
-            t = layers.LayerNormalization(epsilon=1e-5, name=f"spatial_norm_{k}", **kw)(t)
+            t = layer_norm(f"spatial_norm_{k}", dtype)(t)
             t = Conv2DTranspose(
                 hsi_bands, p, strides=p, padding="valid", name=f"patch_unembed_{k}", **kw
             )(t)
@@ -267,6 +231,7 @@ class MSSTNet(FusionModel):
         )
 
         # === Config ===
+        self.dtype_policy = dtype  # keras' Functional.__init__ drops `dtype`
         self.hsi_bands = hsi_bands
         self.msi_bands = msi_bands
         self.scale = scale
@@ -323,8 +288,6 @@ class MSSTNet(FusionModel):
         Raises:
             ValueError: if a model is of the wrong kind or its encoder does not fit.
         """
-        from keras_hsifusion.applications.msst_net.pretrainers import MBAE, MPAE
-
         pairs = []
         specs = (
             (

@@ -1,7 +1,8 @@
 """MBAE and MPAE: MSST-Net's masked autoencoders for self-supervised encoder pretraining."""
 
+import inspect
+
 import keras
-from keras import layers
 
 from keras_hsifusion.applications.msst_net._layers import (
     MSSTCrop,
@@ -9,18 +10,26 @@ from keras_hsifusion.applications.msst_net._layers import (
     RandomChannelMask,
     RandomTokenMask,
 )
-from keras_hsifusion.applications.msst_net.msst_net import (
-    _check_int,
-    _check_position_embedding,
-    _check_size,
+from keras_hsifusion.layers._utils import layer_norm
+from keras_hsifusion.layers.core import Conv2DTranspose, Dense, register
+from keras_hsifusion.layers.embeddings import (
+    POSITION_EMBEDDINGS,
+    BandEmbedding,
+    PatchEmbedding,
+    PositionEmbedding2D,
 )
-from keras_hsifusion.layers.core import Conv2DTranspose, Dense
-from keras_hsifusion.layers.embeddings import BandEmbedding, PatchEmbedding, PositionEmbedding2D
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
+from keras_hsifusion.utils.validation import check_choice, check_int, check_pair
 
 
-def _check_ratio(mask_ratio):
+def _check_common(embed_dim, heads, num_layers, decoder_num_layers, mask_ratio, position):
+    """Checks the arguments MBAE and MPAE share; returns `mask_ratio` as a float."""
+    check_int("embed_dim", embed_dim, minimum=2)
+    check_int("heads", heads)
+    check_int("num_layers", num_layers)
+    check_int("decoder_num_layers", decoder_num_layers)
+    check_choice("position_embedding", position, POSITION_EMBEDDINGS)
     if isinstance(mask_ratio, bool) or not isinstance(mask_ratio, (int, float)):
         mask_ratio = -1
     if not 0.0 <= mask_ratio < 1.0:
@@ -28,32 +37,57 @@ def _check_ratio(mask_ratio):
     return float(mask_ratio)
 
 
+def _encode_decode(x, transformer, embed_dim, heads, layers, position_grid, dtype):
+    """encoder -> LayerNorm -> linear D -> D/2 (+ position at `position_grid`, unless None) ->
+    decoder -> linear D/2 -> D -> LayerNorm; `layers`: (encoder, decoder) blocks."""
+    # Layers are made in the order of the graph: unseeded initializers draw their seeds then.
+    kw = {"dtype": dtype}
+    x = transformer(heads, layers[0], name="encoder", **kw)(x)
+    x = layer_norm("norm1", dtype)(x)
+    x = Dense(embed_dim // 2, name="proj", **kw)(x)
+    if position_grid is not None:
+        x = PositionEmbedding2D(position_grid, name="decoder_position", **kw)(x)
+    x = transformer(heads, layers[1], name="decoder", **kw)(x)
+    x = Dense(embed_dim, name="reconstruction", **kw)(x)
+    return layer_norm("norm2", dtype)(x)
+
+
 class _MaskedAutoencoder(keras.Model):
-    """Shared config handling of MBAE and MPAE."""
+    """Shared config of MBAE and MPAE.
 
-    _CONFIG_KEYS = ()
-
-    def get_config(self):
-        config = {key: getattr(self, key) for key in self._CONFIG_KEYS}
-        config["reference_size"] = list(self.reference_size)
-        config["dtype"] = keras.dtype_policies.serialize(self.dtype_policy)
-        config["name"] = self.name
-        return config
+    Every constructor argument but `dtype`, `name` and `**kwargs` is kept as an attribute of
+    that name (`_keep_config(locals())` after `keras.Model.__init__`, which torch needs
+    first) and returned by `get_config` with `name`, `trainable` and `dtype`.
+    """
 
     @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+    def _config_keys(cls):
+        params = inspect.signature(cls.__init__).parameters.values()
+        skip = ("self", "dtype", "name")
+        return [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in skip]
+
+    def _keep_config(self, arguments):
+        self.dtype_policy = arguments["dtype"]  # keras' Functional.__init__ drops `dtype`
+        for key in self._config_keys():
+            setattr(self, key, arguments[key])
+
+    def get_config(self):
+        config = {key: getattr(self, key) for key in self._config_keys()}
+        config.update(
+            reference_size=list(self.reference_size),
+            name=self.name,
+            trainable=self.trainable,
+            dtype=keras.dtype_policies.serialize(self.dtype_policy),
+        )
+        return config
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class MBAE(_MaskedAutoencoder):
     """Masked band autoencoder: self-supervised pretraining of an MSST-Net `SpeT` encoder.
 
-    Paper: Ma et al., Information Fusion 2023, Sec. "MBAE". Official code: `MBAEViT` in
-    `model/HSI/mbae.py` of https://github.com/jx-mzc/MSST-Net.
+    Paper: Jia, Min and Fu, MSST-Net, Information Fusion 2023, Sec. "MBAE". Official code:
+    `MBAEViT` in `model/HSI/mbae.py` of https://github.com/jx-mzc/MSST-Net.
 
     band embedding (+ position) -> mask `round(mask_ratio * D)` embedded channels (training
     only, a new seeded random mask every step) -> `SpeT` encoder -> LayerNorm -> linear
@@ -76,22 +110,11 @@ class MBAE(_MaskedAutoencoder):
     Input: `(B, h, w, C)`. Output: its reconstruction, `(B, h, w, C)`.
 
     Examples:
-    >>> mbae = MBAE(hsi_bands=31, embed_dim=32, num_layers=1)
-    >>> mbae.compile(optimizer="adam", loss="mse")
-    >>> x = keras.random.uniform((2, 16, 16, 31))
-    >>> _ = mbae.fit(x, x, epochs=1, verbose=0)
+    >>> mbae = MBAE(hsi_bands=31, embed_dim=16, num_layers=1, decoder_num_layers=1)
+    >>> mbae.compile(optimizer="adam", loss="mse")  # then `mbae.fit(lr_hsi, lr_hsi, ...)`
+    >>> type(mbae.get_layer("encoder")).__name__, mbae.output_shape
+    ('SpeT', (None, None, None, 31))
     """
-
-    _CONFIG_KEYS = (
-        "hsi_bands",
-        "embed_dim",
-        "heads",
-        "num_layers",
-        "mask_ratio",
-        "decoder_num_layers",
-        "position_embedding",
-        "seed",
-    )
 
     def __init__(
         self,
@@ -108,60 +131,36 @@ class MBAE(_MaskedAutoencoder):
         name="mbae",
         **kwargs,
     ):
-        for arg, value, minimum in (
-            ("hsi_bands", hsi_bands, 1),
-            ("embed_dim", embed_dim, 2),
-            ("heads", heads, 1),
-            ("num_layers", num_layers, 1),
-            ("decoder_num_layers", decoder_num_layers, 1),
-        ):
-            _check_int(arg, value, minimum)
-        mask_ratio = _check_ratio(mask_ratio)
-        _check_position_embedding(position_embedding)
-        reference_size = _check_size("reference_size", reference_size)
+        check_int("hsi_bands", hsi_bands)
+        mask_ratio = _check_common(
+            embed_dim, heads, num_layers, decoder_num_layers, mask_ratio, position_embedding
+        )
+        reference_size = check_pair("reference_size", reference_size)
+        position_grid = reference_size if position_embedding else None
         kw = {"dtype": dtype}
 
         # === Functional Model ===
         inputs = keras.Input(shape=(None, None, hsi_bands), name="lr_hsi")
         (x,) = MSSTPad(1, heads, 1, name="pad", **kw)([inputs])
-        x = BandEmbedding(
-            embed_dim,
-            position_embedding=position_embedding,
-            reference_grid=reference_size,
-            name="embed",
-            **kw,
-        )(x)
+        x = BandEmbedding(embed_dim, position_embedding, reference_size, name="embed", **kw)(x)
         x = RandomChannelMask(mask_ratio, seed=seed, name="mask", **kw)(x)
-        x = SpeT(heads, num_layers, name="encoder", **kw)(x)
-        x = layers.LayerNormalization(epsilon=1e-5, name="norm1", **kw)(x)
-        x = Dense(embed_dim // 2, name="proj", **kw)(x)
-        if position_embedding is not None:
-            x = PositionEmbedding2D(reference_size, name="decoder_position", **kw)(x)
-        x = SpeT(heads, decoder_num_layers, name="decoder", **kw)(x)
-        x = Dense(embed_dim, name="reconstruction", **kw)(x)
-        x = layers.LayerNormalization(epsilon=1e-5, name="norm2", **kw)(x)
+        x = _encode_decode(
+            x, SpeT, embed_dim, heads, (num_layers, decoder_num_layers), position_grid, dtype
+        )
         x = Dense(hsi_bands, name="unembed", **kw)(x)
         outputs = MSSTCrop(1, name="crop", **kw)([x, inputs])
         super().__init__(inputs=inputs, outputs=outputs, name=name, dtype=dtype, **kwargs)
 
         # === Config ===
-        self.hsi_bands = hsi_bands
-        self.embed_dim = embed_dim
-        self.heads = heads
-        self.num_layers = num_layers
-        self.mask_ratio = mask_ratio
-        self.decoder_num_layers = decoder_num_layers
-        self.position_embedding = position_embedding
-        self.reference_size = reference_size
-        self.seed = seed
+        self._keep_config(locals())
 
 
-@keras.saving.register_keras_serializable(package="keras_hsifusion")
+@register
 class MPAE(_MaskedAutoencoder):
     """Masked patch autoencoder: self-supervised pretraining of an MSST-Net `SpaT` encoder.
 
-    Paper: Ma et al., Information Fusion 2023, Sec. "MPAE". Official code: `MPAEViT` in
-    `model/MSI/mpae.py` of https://github.com/jx-mzc/MSST-Net.
+    Paper: Jia, Min and Fu, MSST-Net, Information Fusion 2023, Sec. "MPAE". Official code:
+    `MPAEViT` in `model/MSI/mpae.py` of https://github.com/jx-mzc/MSST-Net.
 
     patch embedding (+ position) -> mask `round(mask_ratio * tokens)` patch tokens (training
     only, a new seeded random mask every step) -> `SpaT` encoder -> LayerNorm -> linear
@@ -186,22 +185,10 @@ class MPAE(_MaskedAutoencoder):
     Input: `(B, H, W, c)`. Output: its reconstruction, `(B, H, W, c)`.
 
     Examples:
-    >>> mpae = MPAE(msi_bands=3, embed_dim=64, patch_size=8, num_layers=1)
-    >>> mpae(keras.random.uniform((1, 32, 40, 3))).shape
-    (1, 32, 40, 3)
+    >>> mpae = MPAE(msi_bands=3, embed_dim=16, patch_size=8, num_layers=1)
+    >>> type(mpae.get_layer("encoder")).__name__, mpae.output_shape  # any H, W
+    ('SpaT', (None, None, None, 3))
     """
-
-    _CONFIG_KEYS = (
-        "msi_bands",
-        "embed_dim",
-        "patch_size",
-        "heads",
-        "num_layers",
-        "mask_ratio",
-        "decoder_num_layers",
-        "position_embedding",
-        "seed",
-    )
 
     def __init__(
         self,
@@ -219,46 +206,34 @@ class MPAE(_MaskedAutoencoder):
         name="mpae",
         **kwargs,
     ):
-        for arg, value, minimum in (
-            ("msi_bands", msi_bands, 1),
-            ("embed_dim", embed_dim, 2),
-            ("patch_size", patch_size, 1),
-            ("heads", heads, 1),
-            ("num_layers", num_layers, 1),
-            ("decoder_num_layers", decoder_num_layers, 1),
-        ):
-            _check_int(arg, value, minimum)
+        check_int("msi_bands", msi_bands)
+        check_int("patch_size", patch_size)
+        mask_ratio = _check_common(
+            embed_dim, heads, num_layers, decoder_num_layers, mask_ratio, position_embedding
+        )
         if embed_dim % heads or (embed_dim // 2) % heads:
             raise ValueError(
                 "`heads` must divide `embed_dim` and `embed_dim // 2`. "
                 f"Received: embed_dim={embed_dim}, heads={heads}"
             )
-        mask_ratio = _check_ratio(mask_ratio)
-        _check_position_embedding(position_embedding)
-        reference_size = _check_size("reference_size", reference_size)
+        reference_size = check_pair("reference_size", reference_size)
         grid = [-(-s // patch_size) for s in reference_size]
         kw = {"dtype": dtype}
 
         # === Functional Model ===
         inputs = keras.Input(shape=(None, None, msi_bands), name="hr_msi")
         (x,) = MSSTPad(patch_size, 1, 1, name="pad", **kw)([inputs])
-        x = PatchEmbedding(
-            embed_dim,
-            patch_size,
-            position_embedding=position_embedding,
-            reference_grid=grid,
-            name="embed",
-            **kw,
-        )(x)
+        x = PatchEmbedding(embed_dim, patch_size, position_embedding, grid, name="embed", **kw)(x)
         x = RandomTokenMask(mask_ratio, seed=seed, name="mask", **kw)(x)
-        x = SpaT(heads, num_layers, name="encoder", **kw)(x)
-        x = layers.LayerNormalization(epsilon=1e-5, name="norm1", **kw)(x)
-        x = Dense(embed_dim // 2, name="proj", **kw)(x)
-        if position_embedding is not None:
-            x = PositionEmbedding2D(grid, name="decoder_position", **kw)(x)
-        x = SpaT(heads, decoder_num_layers, name="decoder", **kw)(x)
-        x = Dense(embed_dim, name="reconstruction", **kw)(x)
-        x = layers.LayerNormalization(epsilon=1e-5, name="norm2", **kw)(x)
+        x = _encode_decode(
+            x,
+            SpaT,
+            embed_dim,
+            heads,
+            (num_layers, decoder_num_layers),
+            grid if position_embedding else None,
+            dtype,
+        )
         x = Conv2DTranspose(
             msi_bands, patch_size, strides=patch_size, padding="valid", name="unembed", **kw
         )(x)
@@ -266,13 +241,4 @@ class MPAE(_MaskedAutoencoder):
         super().__init__(inputs=inputs, outputs=outputs, name=name, dtype=dtype, **kwargs)
 
         # === Config ===
-        self.msi_bands = msi_bands
-        self.embed_dim = embed_dim
-        self.patch_size = patch_size
-        self.heads = heads
-        self.num_layers = num_layers
-        self.mask_ratio = mask_ratio
-        self.decoder_num_layers = decoder_num_layers
-        self.position_embedding = position_embedding
-        self.reference_size = reference_size
-        self.seed = seed
+        self._keep_config(locals())

@@ -1,9 +1,9 @@
 """Derives the small spectral tables shipped in ``keras_hsifusion/data/`` (run once, offline).
 
-Not imported by the library. Run it with a Python that has ``pyrsr``, ``colour-science`` and
-``spectral`` installed (they are only needed here, never at run time)::
+Not part of the package. Run it from the repository root with a Python that has ``pyrsr``,
+``colour-science`` and ``spectral`` installed (they are only needed here, never at run time)::
 
-    python keras_hsifusion/data/_derive_tables.py keras_hsifusion/data
+    python tools/derive_tables.py keras_hsifusion/data
 
 It writes:
 
@@ -95,7 +95,8 @@ def derive_indian_pines_bands():
 
 
 if __name__ == "__main__":
-    dest = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(__file__)
+    default = os.path.join(os.path.dirname(__file__), os.pardir, "keras_hsifusion", "data")
+    dest = sys.argv[1] if len(sys.argv) > 1 else os.path.normpath(default)
     np.savez_compressed(os.path.join(dest, "srf_tables.npz"), **derive_srf_tables())
     np.savez_compressed(os.path.join(dest, "indian_pines_bands.npz"), **derive_indian_pines_bands())
     print("wrote", dest)

@@ -1,0 +1,45 @@
+"""Classical fusion methods: the parameter-free baselines the zoo models are compared with.
+
+Every method has one signature, `method(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None)`:
+numpy channels-last `(h, w, C)` LR-HSI and `(scale*h, scale*w, c)` HR-MSI (or batches of
+them) in, the fused `(scale*h, scale*w, C)` HR-HSI (batched like the input) out as numpy
+float32. `srf` (`(C, c)`, e.g. `keras_hsifusion.data.spectral_response`) and `psf_fwhm` (HR
+pixels) are the sensor knowledge a method may use; each method's docstring says whether it
+does. Bad input raises a `TypeError` or `ValueError` naming the argument (`check_inputs`).
+
+`METHODS` maps each name to its function; the training runner reports every one of them on
+the test region (`results["baselines"]`). A new method is one module here plus one entry in
+`METHODS`.
+
+Examples:
+>>> import numpy as np
+>>> from keras_hsifusion import baselines
+>>> fused = baselines.get_method("bicubic")(np.ones((4, 4, 5)), np.ones((16, 16, 3)), scale=4)
+>>> fused.shape, fused.dtype
+((16, 16, 5), dtype('float32'))
+"""
+
+from keras_hsifusion.baselines._inputs import check_inputs
+from keras_hsifusion.baselines.global_skip import bicubic, detail_injection, poly_detail_injection
+
+__all__ = [
+    "METHODS",
+    "bicubic",
+    "check_inputs",
+    "detail_injection",
+    "get_method",
+    "poly_detail_injection",
+]
+
+METHODS = {
+    "bicubic": bicubic,
+    "detail_injection": detail_injection,
+    "poly_detail_injection": poly_detail_injection,
+}
+
+
+def get_method(name):
+    """The baseline function registered as `name` (a key of `METHODS`)."""
+    if name not in METHODS:
+        raise ValueError(f"Unknown baseline. Expected one of {sorted(METHODS)}. Received: {name!r}")
+    return METHODS[name]

@@ -1,0 +1,302 @@
+"""The runner: one experiment from its config, with checkpoints and resume, stage by stage.
+
+`run_experiment(config, out_dir)` builds the data, lets the model's training recipe run its
+own stages (`ModelSpec.recipe`, e.g. MSST-Net's MBAE/MPAE pretraining), builds and compiles
+the model and calls `fit`. Model selection uses the validation strip only (`val_*` logs);
+the held-out test region is evaluated once, at the end, on `best.keras`, next to the
+classical methods of `keras_hsifusion.baselines`.
+
+A recipe is an object with `config_keys` (`{key: default}`, the config keys it adds),
+`validate(config) -> config` (checks those keys) and `prepare(context) -> None | fn`: it
+gets a `RecipeContext`, trains its stages through `context.fit_stage` (each in a resumable
+sub-folder) and returns None or a function applied to every freshly built model before it
+is compiled for the main stage (not to a model resumed from `last.keras`).
+"""
+
+import csv
+import importlib.util
+import os
+import time
+
+import keras
+
+from keras_hsifusion import baselines
+from keras_hsifusion.training.builders import (
+    AutoencoderPatches,
+    build_data,
+    build_loss,
+    build_model,
+    build_optimizer,
+    model_spec,
+)
+from keras_hsifusion.training.callbacks import (
+    ExperimentCheckpoint,
+    HeldOutMetrics,
+    evaluate_region,
+    read_state,
+    region_metrics,
+)
+from keras_hsifusion.training.config import MONITORS, load_config, validate_config
+from keras_hsifusion.utils.files import atomic_path, atomic_write_json
+from keras_hsifusion.utils.validation import check_int
+
+__all__ = [
+    "RecipeContext",
+    "baseline_metrics",
+    "resolve_jit_compile",
+    "resolve_run_eagerly",
+    "run_experiment",
+]
+
+
+def resolve_jit_compile(value="auto"):
+    """`jit_compile` for `compile`: `"auto"` is True on JAX only (see `training.config`)."""
+    if value == "auto":
+        return keras.backend.backend() == "jax"
+    return bool(value)
+
+
+def resolve_run_eagerly(value="auto"):
+    """`run_eagerly` for `compile`: `"auto"` is True on TensorFlow only (`training.config`)."""
+    if value == "auto":
+        return keras.backend.backend() == "tensorflow"
+    return bool(value)
+
+
+def _tensorboard_available():
+    # Keras' TensorBoard callback writes with tf.summary, which needs both packages.
+    return all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "tensorboard"))
+
+
+def _truncate_csv(path, rows):
+    # A run killed after the CSV row of an epoch but before its checkpoint would log that
+    # epoch twice after resuming: keep the header and the rows of the completed epochs.
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        lines = list(csv.reader(f))
+    if len(lines) > rows + 1:
+        with atomic_path(path) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f).writerows(lines[: rows + 1])
+
+
+def _fit_stage(
+    build,
+    train,
+    out_dir,
+    epochs,
+    steps_per_epoch,
+    resume,
+    verbose,
+    extra_callbacks=(),
+    monitor=None,
+    tensorboard=False,
+    log=print,
+    extra_state=None,
+):
+    """Builds (or resumes) and fits one model; returns `(model, state)`."""
+    os.makedirs(out_dir, exist_ok=True)
+    state = read_state(out_dir) if resume else None
+    last = os.path.join(out_dir, "last.keras")
+    if state is not None and not os.path.isfile(last):
+        state = None
+    if state is not None and state["epoch"] >= epochs:
+        log(f"[{out_dir}] already trained for {state['epoch']} epoch(s); skipping.")
+        return keras.models.load_model(last), state
+    if state is not None:
+        log(f"[{out_dir}] resuming after epoch {state['epoch']} from {last}")
+        model = keras.models.load_model(last)
+        initial_epoch = state["epoch"]
+    else:
+        if resume:
+            log(f"[{out_dir}] nothing to resume; starting from scratch.")
+        model = build()
+        initial_epoch = 0
+    train.epoch = initial_epoch  # the patch positions of a resumed run continue the sequence
+    csv_path = os.path.join(out_dir, "log.csv")
+    if initial_epoch == 0 and os.path.isfile(csv_path):
+        os.remove(csv_path)
+    _truncate_csv(csv_path, initial_epoch)
+    callbacks = [
+        *extra_callbacks,
+        keras.callbacks.CSVLogger(csv_path, append=True),
+        ExperimentCheckpoint(out_dir, monitor, MONITORS.get(monitor, "max"), state, extra_state),
+    ]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
+    model.fit(
+        train,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    return model, read_state(out_dir)
+
+
+class RecipeContext:
+    """What `run_experiment` hands to a model recipe's `prepare` (see the module docstring).
+
+    Attributes:
+        config: the validated config.
+        data: the dict of `build_data` (training patches, validation and test regions).
+        out_dir: the run folder; stages train in sub-folders of it.
+        log: the runner's message function.
+    """
+
+    def __init__(self, config, data, out_dir, resume=False, verbose="auto", log=print):
+        self.config, self.data, self.out_dir = config, data, out_dir
+        self.resume, self.verbose, self.log = resume, verbose, log
+
+    def build_model(self):
+        """A new (uncompiled) model of the config, for the data's bands and scale."""
+        d = self.data
+        return build_model(self.config["model"], d["hsi_bands"], d["msi_bands"], d["scale"])
+
+    def autoencoder_data(self, key):
+        """`(x, x)` batches of the training patches' `"lr_hsi"` or `"hr_msi"`."""
+        return AutoencoderPatches(self.data["train"], key)
+
+    def compile(self, model, loss, optimizer, schedule=None, steps_per_epoch=1, epochs=1):
+        """Compiles `model` with optimizer/schedule specs and the run's `jit_compile` and
+        `run_eagerly`; `loss` is anything `keras.Model.compile` takes."""
+        model.compile(
+            optimizer=build_optimizer(optimizer, schedule, steps_per_epoch, epochs),
+            loss=loss,
+            jit_compile=resolve_jit_compile(self.config["jit_compile"]),
+            run_eagerly=resolve_run_eagerly(self.config["run_eagerly"]),
+        )
+        return model
+
+    def fit_stage(self, name, build, train, epochs, steps_per_epoch=None):
+        """Fits `build()` (or resumes it) on `train` in `out_dir/name`; returns the path of
+        its `last.keras` (with `state.json`, `log.csv`; skipped when already trained)."""
+        stage_dir = os.path.join(self.out_dir, name)
+        _fit_stage(
+            build,
+            train,
+            stage_dir,
+            epochs,
+            steps_per_epoch,
+            self.resume,
+            self.verbose,
+            log=self.log,
+            extra_state={"stage": name},
+        )
+        return os.path.join(stage_dir, "last.keras")
+
+
+def baseline_metrics(inputs, target, scale, ssim=True, clip=True):
+    """Metrics of every method of `keras_hsifusion.baselines.METHODS` on one region."""
+    out = {}
+    for name, method in baselines.METHODS.items():
+        est = method(inputs["lr_hsi"], inputs["hr_msi"], scale)
+        if clip:
+            est = est.clip(0.0, 1.0)
+        out[name] = region_metrics(target, est, scale, ssim=ssim)
+    return out
+
+
+def _resolve_tensorboard(value):
+    if value == "auto":
+        return _tensorboard_available()
+    if value and not _tensorboard_available():
+        raise ValueError(
+            "`tensorboard` is true but TensorBoard logging needs the `tensorflow` and "
+            "`tensorboard` packages; install them or set tensorboard to 'auto' or false."
+        )
+    return value
+
+
+def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", log=print):
+    """Runs one experiment: data, recipe stages, model, optimiser, loss, `fit`, checkpoints.
+
+    Writes to `out_dir`: `config.json` (the validated config), `best.keras` (best `monitor`
+    on the validation strip), `last.keras` + `state.json` (every epoch, for `resume`),
+    `log.csv` (one row per epoch: loss, learning rate, `val_psnr`, `val_sam`, `val_ergas`,
+    `val_rmse`), `tensorboard/` (when TensorBoard is available), `results.json`. A recipe's
+    stages train in sub-folders (MSST-Net's `mbae_*` and `mpae_*`).
+
+    Args:
+        config: a config dict (validated here) or a path to a config file.
+        out_dir: run directory.
+        epochs: overrides `config["epochs"]` (the total, not additional, epochs).
+        resume: continue from `out_dir/last.keras` (each stage where it stopped).
+        verbose: `fit` verbosity (`"auto"`: a progress bar).
+        log: function used for the runner's own messages.
+
+    Returns:
+        the `results.json` dict: `val` (the validation logs of the best epoch), `test` (the
+        best model on the test region, with SSIM; None if no epoch improved), `baselines`
+        (every classical method on the test region), `epochs`, `best_epoch`, `monitor`,
+        `name`, `backend`, `keras`, `wall_time_s`.
+    """
+    start = time.time()
+    config = load_config(config) if isinstance(config, (str, os.PathLike)) else config
+    config = validate_config(config)
+    if epochs is not None:
+        check_int("epochs", epochs)
+        config["epochs"] = epochs
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    atomic_write_json(os.path.join(out_dir, "config.json"), config)
+    keras.utils.set_random_seed(config["seed"])
+
+    data = build_data(config)
+    scale = data["scale"]
+    steps = config["steps_per_epoch"] or len(data["train"])
+    context = RecipeContext(config, data, out_dir, resume, verbose, log)
+    recipe = model_spec(config["model"]["class"]).recipe
+    prepare_model = recipe.prepare(context) if recipe is not None else None
+
+    def build():
+        keras.utils.set_random_seed(config["seed"])
+        model = context.build_model()
+        if prepare_model is not None:
+            prepare_model(model)
+        loss = build_loss(config["loss"])
+        return context.compile(
+            model, loss, config["optimizer"], config["schedule"], steps, config["epochs"]
+        )
+
+    held_out = HeldOutMetrics(data["val_inputs"], data["val_target"], scale, config["clip"])
+    if prepare_model is not None:
+        log(f"=== fine-tuning {config['model']['class']} ({config['epochs']} epochs)")
+    model, state = _fit_stage(
+        build,
+        data["train"],
+        out_dir,
+        config["epochs"],
+        config["steps_per_epoch"],
+        resume,
+        verbose,
+        extra_callbacks=[held_out],
+        monitor=config["monitor"],
+        tensorboard=_resolve_tensorboard(config["tensorboard"]),
+        log=log,
+        extra_state={"stage": "main"},
+    )
+    results = {
+        "name": config["name"],
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "epochs": state["epoch"] if state else config["epochs"],
+        "best_epoch": state.get("best_epoch") if state else None,
+        "monitor": config["monitor"],
+        "val": state.get("best_logs") if state else None,
+        "test": None,
+        "baselines": baseline_metrics(data["test_inputs"], data["test_target"], scale),
+        "wall_time_s": time.time() - start,
+    }
+    best_path = os.path.join(out_dir, "best.keras")
+    if os.path.isfile(best_path):
+        # The one evaluation of the held-out test region: after selection, on the best model.
+        best_model = keras.models.load_model(best_path)
+        results["test"], _ = evaluate_region(
+            best_model, data["test_inputs"], data["test_target"], scale, config["clip"], ssim=True
+        )
+    del model
+    atomic_write_json(os.path.join(out_dir, "results.json"), results)
+    return results
