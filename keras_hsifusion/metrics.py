@@ -1,5 +1,7 @@
 """Fusion quality metrics: numpy functions and stateful `keras.metrics.Metric` classes.
 
+One cohesive module (every metric of the protocol and its Keras class), hence over 400 lines.
+
 All functions take channels-last arrays: one image `(H, W, C)` or a batch `(B, H, W, C)`.
 They compute in numpy float64 and return a Python `float`; on a batch they return the mean
 of the per-image values. `ref` is always the reference (ground truth) and `est` the estimate;

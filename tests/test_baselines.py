@@ -16,7 +16,7 @@ NAMES = sorted(baselines.METHODS)
 
 
 def test_registry():
-    assert NAMES == ["bicubic", "detail_injection"]
+    assert NAMES == ["bicubic", "detail_injection", "poly_detail_injection"]
     for name in NAMES:
         assert baselines.get_method(name) is baselines.METHODS[name]
     assert baselines.get_method("bicubic") is baselines.bicubic

@@ -24,6 +24,7 @@ DATA = {
     "crop": 96,
     "test_size": 32,
     "val_size": 16,
+    "val_axis": 0,  # rows here; the default (columns) is checked below
     "band_step": 20,
     "patch_size": 16,
     "batch_size": 2,
@@ -60,6 +61,17 @@ def _footprint(region, scale, radius):
         first, last = s.start + (scale - 1) / 2, s.stop - scale + (scale - 1) / 2
         out.append((min(s.start, math.ceil(first - radius)), max(s.stop - 1, last + radius)))
     return out
+
+
+def test_default_validation_strip_is_the_last_columns_of_the_training_region():
+    config = training.validate_config({"model": HSSDCT_TINY, "data": {**DATA, "val_axis": 1}})
+    assert training.DEFAULT_DATA["val_axis"] == 1 and training.DEFAULT_DATA["val_size"] == 24
+    regions = training.build_data(config)["regions"]
+    (train_rows, train_cols), (val_rows, val_cols) = regions["train"], regions["val"]
+    assert train_rows == val_rows == slice(0, 96)
+    assert train_cols.stop < val_cols.start and val_cols.stop < regions["test"][1].start
+    with pytest.raises(ValueError, match="val_axis"):
+        training.validate_config({"model": HSSDCT_TINY, "data": {**DATA, "val_axis": 2}})
 
 
 def test_regions_are_disjoint_including_guard_bands(data):
