@@ -85,7 +85,8 @@ DEFAULT_DATA = {
     "psf_fwhm": None,
     "noise_snr_db": None,
     "test_size": 48,
-    "val_size": 32,
+    "val_size": 24,
+    "val_axis": 1,
     "band_step": 1,
     "patch_size": 32,
     "batch_size": 8,
@@ -262,6 +263,8 @@ def validate_config(config):
     for key in ("crop", "scale", "test_size", "val_size", "band_step", "patch_size", "batch_size"):
         _check_int(f"data.{key}", data[key])
     _check_int("data.patches_per_epoch", data["patches_per_epoch"], allow_none=True)
+    if data["val_axis"] not in (0, 1):
+        raise ValueError(f"`data.val_axis` must be 0 or 1. Received: {data['val_axis']!r}")
     if data["patch_size"] % data["scale"]:
         raise ValueError(
             f"`data.patch_size` must be a multiple of `data.scale` ({data['scale']}). "
@@ -391,15 +394,16 @@ def build_data(config):
     lr, hr = np.ascontiguousarray(lr[..., ::step]), np.ascontiguousarray(cube[..., ::step])
     wavelengths = wavelengths[::step]
     # Held-out test region: the rightmost `test_size` columns. Validation strip (for model
-    # selection): the bottom `val_size` rows of what is left, with the same kind of guard band.
+    # selection): the last `val_size` columns (`val_axis` 1, mirroring the test split; 0:
+    # the bottom rows) of what is left, with the same kind of guard band.
     train_region, test_region = khf_data.spatial_split(
         crop, crop, scale, val_size=d["test_size"], psf_fwhm=d["psf_fwhm"]
     )
     rows, cols = train_region
-    (train_rows, _), (val_rows, _) = khf_data.spatial_split(
-        rows.stop, cols.stop, scale, val_size=d["val_size"], axis=0, psf_fwhm=d["psf_fwhm"]
+    train_region, val_region = khf_data.spatial_split(
+        rows.stop, cols.stop, scale, val_size=d["val_size"], axis=d["val_axis"],
+        psf_fwhm=d["psf_fwhm"],
     )
-    train_region, val_region = (train_rows, cols), (val_rows, cols)
     train = khf_data.FusionPatches(
         hr,
         scale,

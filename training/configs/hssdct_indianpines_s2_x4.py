@@ -5,7 +5,7 @@ base window 4, MLP ratio 2) with `global_skip="detail_injection"`: the network l
 residual over a per-image least-squares detail injection (`layers.GlobalSkip`), starting from
 it (zero last convolution). Trained on the training region of the 144 x 144 crop (the
 rightmost 48 columns, the test region, are never seen); the checkpoint is selected on the
-validation strip (bottom 32 rows of the training region); the test region is evaluated once.
+validation strip (the last 24 columns of the training region); the test region is evaluated once.
 Sized for a 2-core CPU (about an hour in the background).
 Reproduce:
     KERAS_BACKEND=torch OMP_NUM_THREADS=1 python -m training.run \

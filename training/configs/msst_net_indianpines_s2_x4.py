@@ -7,7 +7,7 @@ least-squares detail injection, `layers.GlobalSkip`, starting from it). The offi
 stages: three MBAEs and three MPAEs pretrained on the training region, their encoders
 transferred, then fine-tuning. Trained on the training region of the 144 x 144 crop (the
 rightmost 48 columns, the test region, are never seen); the checkpoint is selected on the
-validation strip (bottom 32 rows of the training region); the test region is evaluated once.
+validation strip (the last 24 columns of the training region); the test region is evaluated once.
 Sized for a 2-core CPU (about an hour in the background).
 Reproduce:
     KERAS_BACKEND=torch OMP_NUM_THREADS=1 python -m training.run \
@@ -47,7 +47,7 @@ CONFIG = {
         "global_skip": "detail_injection",
     },
     "pretrain": {"mbae": _PRETRAIN, "mpae": _PRETRAIN},
-    "optimizer": {"class": "Adam", "learning_rate": 5e-4},
+    "optimizer": {"class": "Adam", "learning_rate": 1e-3},
     "schedule": {"class": "cosine", "alpha": 0.05},
     "loss": "HSSDCTJointLoss",
     "epochs": 200,
