@@ -38,7 +38,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import keras
-    import numpy as np
 
     import keras_hsifusion as khf
     from keras_hsifusion import training
@@ -61,12 +60,7 @@ def main(argv=None):
     test, _ = training.evaluate_region(
         model, data["test_inputs"], data["test_target"], scale, config["clip"], ssim=True
     )
-    baselines = {}
-    for mode in ("bicubic", "detail_injection"):
-        inputs = data["test_inputs"]
-        est = khf.layers.GlobalSkip(mode, scale)([inputs["lr_hsi"], inputs["hr_msi"]])
-        est = np.clip(keras.ops.convert_to_numpy(est), 0.0, 1.0)
-        baselines[mode] = training.region_metrics(data["test_target"], est, scale, ssim=True)
+    baselines = training.baseline_metrics(data["test_inputs"], data["test_target"], scale)
     lr_shape = data["test_inputs"]["lr_hsi"].shape
     hr_shape = data["test_inputs"]["hr_msi"].shape
     flops = khf.profiling.count_flops(model, {"lr_hsi": lr_shape, "hr_msi": hr_shape})

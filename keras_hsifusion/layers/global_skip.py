@@ -7,7 +7,9 @@ from keras_hsifusion import ops as hops
 from keras_hsifusion.layers._utils import register
 from keras_hsifusion.ops.psf import psf_degrade
 
-GLOBAL_SKIPS = (None, "bicubic", "detail_injection")
+GLOBAL_SKIPS = (None, "bicubic", "detail_injection", "poly_detail_injection")
+# Relative ridge of the per-image regressions (tuned on the validation strip, not the test).
+_RIDGE = {"detail_injection": 1e-6, "poly_detail_injection": 1e-4}
 
 
 def add_global_skip(mode, scale, lr_hsi, hr_msi, residual, dtype=None):
@@ -45,8 +47,14 @@ class GlobalSkip(layers.Layer):
     LR-HSI through the regression weights. On the held-out region of Indian Pines x4 with
     Sentinel-2A it gives 38.88 dB / SAM 1.85 deg / ERGAS 0.87 (bicubic: 33.60 / 2.61 / 1.32).
 
+    `"poly_detail_injection"`: the same with the MSI bands and their pairwise products
+    (`c + c (c + 1) / 2` features, each degraded and high-passed on its own) as regressors,
+    ridge 1e-4 relative: a second-order spectral mapping from MSI detail to HSI detail. On the
+    validation strip of the Indian Pines protocol: 39.64 dB / SAM 1.59 deg against 39.19 /
+    1.68 for `"detail_injection"`.
+
     Args:
-        mode: `"bicubic"` or `"detail_injection"`.
+        mode: `"bicubic"`, `"detail_injection"` or `"poly_detail_injection"`.
         scale: integer resolution ratio.
         psf_fwhm: FWHM (HR pixels) of the Gaussian PSF used to degrade the MSI; defaults to
             `scale` (the Wald protocol of `keras_hsifusion.data.degrade`).
@@ -56,7 +64,8 @@ class GlobalSkip(layers.Layer):
 
     Examples:
     >>> skip = GlobalSkip("detail_injection", scale=4)
-    >>> skip([keras.random.uniform((1, 8, 8, 5)), keras.random.uniform((1, 32, 32, 3))]).shape
+    >>> lr, hr = keras.random.uniform((1, 8, 8, 5)), keras.random.uniform((1, 32, 32, 3))
+    >>> tuple(skip([lr, hr]).shape)
     (1, 32, 32, 5)
     """
 
@@ -75,17 +84,25 @@ class GlobalSkip(layers.Layer):
         up = hops.interpolate(lr, scale_factor=float(self.scale), mode="bicubic")
         if self.mode == "bicubic":
             return up
-        msi_lr = psf_degrade(hr, self.scale, self.psf_fwhm)
-        detail = hr - hops.interpolate(msi_lr, scale_factor=float(self.scale), mode="bicubic")
-        b, c = ops.shape(lr)[0], hr.shape[-1]
+        feats = hr
+        if self.mode == "poly_detail_injection":
+            c = hr.shape[-1]
+            products = [
+                hr[..., i : i + 1] * hr[..., j : j + 1] for i in range(c) for j in range(i, c)
+            ]
+            feats = ops.concatenate([hr, *products], axis=-1)
+        feats_lr = psf_degrade(feats, self.scale, self.psf_fwhm)
+        detail = feats - hops.interpolate(feats_lr, scale_factor=float(self.scale), mode="bicubic")
+        b, c = ops.shape(lr)[0], feats.shape[-1]
         # Centred normal equations: the intercept drops out and float32 stays well conditioned.
-        x = ops.reshape(msi_lr, (b, -1, c))
+        x = ops.reshape(feats_lr, (b, -1, c))
         y = ops.reshape(lr, (b, -1, lr.shape[-1]))
         x = x - ops.mean(x, axis=1, keepdims=True)
         y = y - ops.mean(y, axis=1, keepdims=True)
         xt = ops.transpose(x, (0, 2, 1))
         gram = ops.matmul(xt, x)
-        ridge = 1e-6 * ops.mean(ops.diagonal(gram, axis1=1, axis2=2), axis=-1) + 1e-12
+        diag = ops.mean(ops.diagonal(gram, axis1=1, axis2=2), axis=-1)
+        ridge = _RIDGE[self.mode] * diag + 1e-12
         gram = gram + ridge[:, None, None] * ops.eye(c, dtype="float32")[None]
         weights = ops.solve(gram, ops.matmul(xt, y))
         return up + ops.einsum("bhwc,bck->bhwk", detail, weights)

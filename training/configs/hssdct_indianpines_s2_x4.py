@@ -1,12 +1,12 @@
 """Preset `hssdct_indianpines_s2_x4`: HSSDCT refining detail injection, Indian Pines x4, S2A MSI.
 
 The recipe of the shipped preset (see its card, `preset.json`). A small HSSDCT (nf 32, gc 16,
-base window 4, MLP ratio 2) with `global_skip="detail_injection"`: the network learns the
-residual over a per-image least-squares detail injection (`layers.GlobalSkip`), starting from
+base window 4, MLP ratio 2) with `global_skip="poly_detail_injection"`: the network learns the
+residual over a per-image second-order least-squares detail injection (`layers.GlobalSkip`), starting from
 it (zero last convolution). Trained on the training region of the 144 x 144 crop (the
 rightmost 48 columns, the test region, are never seen); the checkpoint is selected on the
 validation strip (the last 24 columns of the training region); the test region is evaluated once.
-Sized for a 2-core CPU (about an hour in the background).
+Sized for a 2-core CPU (under an hour in the background).
 Reproduce:
     KERAS_BACKEND=torch OMP_NUM_THREADS=1 python -m training.run \
         training/configs/hssdct_indianpines_s2_x4.py [--resume]
@@ -28,11 +28,11 @@ CONFIG = {
         "gc": 16,
         "window_size": 4,
         "mlp_ratio": 2.0,
-        "global_skip": "detail_injection",
+        "global_skip": "poly_detail_injection",
     },
     "optimizer": {"class": "Adam", "learning_rate": 5e-4},
     "schedule": {"class": "cosine", "alpha": 0.05},
     "loss": "HSSDCTJointLoss",
-    "epochs": 120,
+    "epochs": 100,
     "monitor": "val_psnr",
 }

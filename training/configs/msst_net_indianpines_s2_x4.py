@@ -2,13 +2,13 @@
 
 The recipe of the shipped preset (see its card, `preset.json`). A small MSST-Net (n_feats 32,
 D 16, MSI embedding 32, patch 4, one transformer layer per stack, two ResBlocks per branch)
-with `global_skip="detail_injection"` (the network learns the residual over a per-image
+with `global_skip="poly_detail_injection"` (the network learns the residual over a per-image
 least-squares detail injection, `layers.GlobalSkip`, starting from it). The official three
 stages: three MBAEs and three MPAEs pretrained on the training region, their encoders
 transferred, then fine-tuning. Trained on the training region of the 144 x 144 crop (the
 rightmost 48 columns, the test region, are never seen); the checkpoint is selected on the
 validation strip (the last 24 columns of the training region); the test region is evaluated once.
-Sized for a 2-core CPU (about an hour in the background).
+Sized for a 2-core CPU (under an hour in the background).
 Reproduce:
     KERAS_BACKEND=torch OMP_NUM_THREADS=1 python -m training.run \
         training/configs/msst_net_indianpines_s2_x4.py [--resume]
@@ -44,12 +44,12 @@ CONFIG = {
         "hsi_num_layers": 1,
         "msi_num_layers": 1,
         "reference_size": [8, 8],  # LR side of a 32x32 HR patch at x4
-        "global_skip": "detail_injection",
+        "global_skip": "poly_detail_injection",
     },
     "pretrain": {"mbae": _PRETRAIN, "mpae": _PRETRAIN},
     "optimizer": {"class": "Adam", "learning_rate": 1e-3},
     "schedule": {"class": "cosine", "alpha": 0.05},
     "loss": "HSSDCTJointLoss",
-    "epochs": 200,
+    "epochs": 150,
     "monitor": "val_psnr",
 }
