@@ -19,6 +19,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from harness import HSSDCT_TINY, MSST_NET_TINY
 from keras import layers
 
 from keras_hsifusion.applications.hssdct import HSSDCT
@@ -39,22 +40,8 @@ TF_MATMUL_OPS = [
 OFFICIAL_HSSDCT_FLOPS = 612_654_838_016  # 172/4 bands, nf 96, gc 32, 64x64 -> 256x256
 OFFICIAL_MSST_FLOPS = 421_559_492_608  # CAVE: 31/3 bands, x8, 64x64 -> 512x512
 
-HSSDCT_TINY = dict(hsi_bands=8, msi_bands=3, nf=32, gc=16)
-MSST_TINY = dict(
-    hsi_bands=4,
-    msi_bands=3,
-    scale=4,
-    n_feats=4,
-    hsi_embed_dim=4,
-    msi_embed_dim=8,
-    hsi_heads=2,
-    msi_heads=2,
-    patch_size=4,
-    hsi_res_blocks=1,
-    msi_res_blocks=1,
-    hsi_num_layers=1,
-    msi_num_layers=1,
-)
+# The shared tiny MSST-Net, at its default reference grid (the counts below assume it).
+MSST_TINY = {k: v for k, v in MSST_NET_TINY.items() if k != "reference_size"}
 
 
 def _random(shapes, seed=0):
