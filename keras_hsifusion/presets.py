@@ -114,15 +114,12 @@ def get_file(preset):
 
 
 def load_preset(preset, expected_class=None, safe_mode=True):
-    """Loads a preset (name or folder) as a model; see `FusionModel.from_preset`."""
-    from keras_hsifusion.applications.fusion_model import FusionModel
+    """Loads a preset (name or folder) as a model; see `FusionModel.from_preset`.
 
+    `expected_class`: None for any zoo model, else the class the preset must hold.
+    """
     card = load_card(preset)
-    if (
-        expected_class is not None
-        and expected_class is not FusionModel
-        and card["class"] != expected_class.__name__
-    ):
+    if expected_class is not None and card["class"] != expected_class.__name__:
         raise ValueError(
             f"The preset {preset!r} holds a {card['class']}, not a {expected_class.__name__}. "
             f"Load it with keras_hsifusion.from_preset({preset!r}) or "

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_hsifusion import presets
+from keras_hsifusion.utils.config import ConstructorConfig
 from keras_hsifusion.utils.validation import check_int
 
 
@@ -39,17 +41,18 @@ def check_fusion_inputs(model, inputs):
             )
 
 
-class FusionModel(keras.Model):
+class FusionModel(ConstructorConfig, keras.Model):
     """Base class of the zoo's HSI/MSI fusion models.
 
     A `keras.Model` whose subclasses build a functional graph with the inputs
     `{"lr_hsi": (B, h, w, hsi_bands), "hr_msi": (B, scale*h, scale*w, msi_bands)}` inside
     `__init__` (as keras-hub's `Backbone`), then call `super().__init__(inputs=..., outputs=...)`
-    and set `hsi_bands`, `msi_bands` and `scale`. It gives every model:
+    and `self._keep_config(locals())`, which keeps every constructor argument (at least
+    `hsi_bands`, `msi_bands` and `scale`) as an attribute. It gives every model:
 
     - the input check of `check_fusion_inputs` on every call (clear `ValueError`s);
-    - `get_config` with `name`, `trainable` and `dtype` (subclasses add their constructor
-      arguments) and `from_config` that restores the dtype policy;
+    - `get_config`: the constructor arguments with `name`, `trainable` and `dtype`, and
+      `from_config` that restores the dtype policy (`utils.config.ConstructorConfig`);
     - presets: `from_preset(name_or_path)` and `save_to_preset(folder)`
       (`keras_hsifusion.presets`).
 
@@ -67,20 +70,6 @@ class FusionModel(keras.Model):
         check_fusion_inputs(self, inputs)
         return super().call(inputs, training=training, mask=mask, **kwargs)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
-
     @classmethod
     def from_preset(cls, preset, safe_mode=True):
         """Loads a shipped preset by name, or a preset folder saved by `save_to_preset`.
@@ -96,9 +85,8 @@ class FusionModel(keras.Model):
             class than `cls` (`FusionModel.from_preset` accepts any zoo model), and when the
             file's sha256 does not match its card.
         """
-        from keras_hsifusion import presets
-
-        return presets.load_preset(preset, expected_class=cls, safe_mode=safe_mode)
+        expected = None if cls is FusionModel else cls
+        return presets.load_preset(preset, expected_class=expected, safe_mode=safe_mode)
 
     def save_to_preset(self, preset_dir, **card):
         """Saves the model as a preset folder: `model.keras` plus its card `preset.json`.
@@ -112,9 +100,55 @@ class FusionModel(keras.Model):
             the card (dict), with `class`, `config`, `scale`, band counts, `params` and the
             file's `sha256` filled in.
         """
-        from keras_hsifusion import presets
-
         return presets.save_preset(self, preset_dir, **card)
+
+    def fuse(
+        self, lr_hsi, hr_msi, tile=None, overlap=None, batch_size=1, progress=False, out=None
+    ):
+        """Fuses one whole scene of any size in overlapping, blended tiles.
+
+        `keras_hsifusion.fuse(lr_hsi, hr_msi, method=self, ...)`: tiles aligned to the scale
+        and to this model's windows/patches (`fuse_multiple`), cross-faded with raised-cosine
+        weights, written row strip by row strip (see docs/fuse.md).
+
+        Args:
+            lr_hsi: `(h, w, hsi_bands)` channels-last array (numpy of any float or integer
+                dtype, np.memmap, h5py/zarr dataset, or Dask array). No batch axis.
+            hr_msi: `(scale*h, scale*w, msi_bands)` array of the same kinds.
+            tile: tile side in HR pixels (int or `(rows, cols)`), a multiple of
+                `fuse_multiple`. Defaults to the class's `fuse_tile`.
+            overlap: least overlap of neighbouring tiles in HR pixels. Defaults to the
+                class's `fuse_overlap`.
+            batch_size: tiles per model call. Default 1.
+            progress: show a progress bar over the tiles. Default False.
+            out: None, or a `(H, W, hsi_bands)` target written row strip by row strip
+                (np.memmap, h5py or zarr dataset, raster writer).
+
+        Returns:
+            the fused `(H, W, hsi_bands)` float32 numpy array (or `out`; a Dask array for
+            Dask inputs).
+
+        Examples:
+        >>> import numpy as np, keras_hsifusion as khf
+        >>> model = khf.applications.HSSDCT(hsi_bands=8, msi_bands=3, nf=32, gc=16, window_size=4)
+        >>> rng = np.random.default_rng(0)
+        >>> lr, hr = rng.random((40, 24, 8)), rng.random((160, 96, 3))
+        >>> fused = model.fuse(lr, hr, tile=64, overlap=32)
+        >>> fused.shape, fused.dtype
+        ((160, 96, 8), dtype('float32'))
+        """
+        from keras_hsifusion.inference import fuse
+
+        return fuse(
+            lr_hsi,
+            hr_msi,
+            self,
+            tile=tile,
+            overlap=overlap,
+            batch_size=batch_size,
+            progress=progress,
+            out=out,
+        )
 
 
 def check_model_bands(hsi_bands, msi_bands):

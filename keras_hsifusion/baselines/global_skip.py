@@ -56,19 +56,10 @@ def detail_injection(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     of its degraded version) is added to the bicubic upsampled LR-HSI through the regression
     weights. An HSI whose bands are linear combinations of the MSI bands is recovered
     exactly. The spectral response is estimated by the regression, so `srf` is accepted for
-    the common signature of `keras_hsifusion.baselines` and not used.
-
-    Args:
-        lr_hsi: `(h, w, C)` or `(B, h, w, C)` array.
-        hr_msi: `(scale*h, scale*w, c)` or `(B, scale*h, scale*w, c)` array, at least the PSF
-            radius on each side.
-        scale: integer resolution ratio.
-        srf: `(C, c)` spectral response or None; unused.
-        psf_fwhm: FWHM (HR pixels) of the Gaussian PSF that degrades the MSI. Defaults to
-            `scale` (the Wald protocol of `keras_hsifusion.data.degrade`).
-
-    Returns:
-        float32 numpy array `(scale*h, scale*w, C)` (batched like the input).
+    the common signature of `keras_hsifusion.baselines` and not used. `psf_fwhm` is the FWHM
+    (HR pixels) of the Gaussian PSF that degrades the MSI (default `scale`, the Wald protocol
+    of `keras_hsifusion.data.degrade`); `hr_msi` must be at least the PSF radius on each side.
+    Arguments and result as every baseline (`keras_hsifusion.baselines`).
 
     Examples:
     >>> rng = np.random.default_rng(0)
@@ -85,18 +76,7 @@ def poly_detail_injection(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     their pairwise products (`c + c (c + 1) / 2` feature images, each degraded and
     high-passed on its own) as regressors, ridge 1e-4 relative to the mean Gram diagonal. It
     captures a second-order spectral mapping from MSI detail to HSI detail; `srf` is accepted
-    for the common signature and not used.
-
-    Args:
-        lr_hsi: `(h, w, C)` or `(B, h, w, C)` array.
-        hr_msi: `(scale*h, scale*w, c)` or `(B, scale*h, scale*w, c)` array, at least the PSF
-            radius on each side.
-        scale: integer resolution ratio.
-        srf: `(C, c)` spectral response or None; unused.
-        psf_fwhm: FWHM (HR pixels) of the Gaussian PSF. Defaults to `scale`.
-
-    Returns:
-        float32 numpy array `(scale*h, scale*w, C)` (batched like the input).
+    for the common signature and not used. Arguments, PSF and result as `detail_injection`.
 
     Examples:
     >>> rng = np.random.default_rng(0)

@@ -1,5 +1,7 @@
 """HSSDCT (Lee et al., ICASSP 2026), ported from the official jemmyleee/HSSDCT code."""
 
+import math
+
 import keras
 from keras import layers
 
@@ -9,7 +11,7 @@ from keras_hsifusion.layers.dense_swin import DenseWindowBlock
 from keras_hsifusion.layers.global_skip import add_global_skip, check_global_skip
 from keras_hsifusion.layers.hdrtb import HDRTB, check_hdrtb_config
 from keras_hsifusion.layers.interpolate import Interpolate
-from keras_hsifusion.utils.validation import check_int
+from keras_hsifusion.utils.validation import check_int, lcm
 
 _SCALES = (2, 4, 8)
 
@@ -69,6 +71,18 @@ class HSSDCT(FusionModel):
     >>> model.output_shape, model.count_params()  # (B, 4h, 4w, 8) for any h, w
     ((None, None, None, 8), 888834)
     """
+
+    # Tiled inference (`fuse`): default HR tile and overlap (measured: docs/fuse.md).
+    fuse_tile = 128
+    fuse_overlap = 32
+
+    @property
+    def fuse_multiple(self):
+        """HR alignment of `fuse` tiles: every window divides the grids it runs on (the HSI
+        branch at 2x the LR grid, the MSI branch and the final block at the HR grid)."""
+        windows = lcm(*(int(self.window_size * r) for r in self.hier_win_ratios))
+        hsi = self.scale * windows // math.gcd(windows, 2)
+        return lcm(hsi, windows, self.final_window_size)
 
     def __init__(
         self,
@@ -191,32 +205,4 @@ class HSSDCT(FusionModel):
         self.last_conv = last_conv
 
         # === Config ===
-        self.dtype_policy = dtype  # keras' Functional.__init__ drops `dtype`
-        self.hsi_bands = hsi_bands
-        self.msi_bands = msi_bands
-        self.scale = scale
-        self.nf = nf
-        self.gc = gc
-        self.window_size = window_size
-        self.hier_win_ratios = hier_win_ratios
-        self.mlp_ratio = mlp_ratio
-        self.final_window_size = final_window_size
-        self.global_skip = global_skip
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hsi_bands": self.hsi_bands,
-                "msi_bands": self.msi_bands,
-                "scale": self.scale,
-                "nf": self.nf,
-                "gc": self.gc,
-                "window_size": self.window_size,
-                "hier_win_ratios": list(self.hier_win_ratios),
-                "mlp_ratio": self.mlp_ratio,
-                "final_window_size": self.final_window_size,
-                "global_skip": self.global_skip,
-            }
-        )
-        return config
+        self._keep_config(locals())

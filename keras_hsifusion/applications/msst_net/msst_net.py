@@ -93,6 +93,18 @@ class MSSTNet(FusionModel):
     ((None, None, None, 8), 180318)
     """
 
+    # Tiled inference (`fuse`): default HR tile and overlap (measured: docs/fuse.md).
+    fuse_tile = 64
+    fuse_overlap = 16
+
+    @property
+    def fuse_multiple(self):
+        """HR alignment of `fuse` tiles: the sizes `MSSTPad` leaves unpadded (every patch
+        size divides the HR tile, `hsi_heads` divides the LR rows)."""
+        patches = lcm(self.patch_size, self.patch_size // 2, self.patch_size * 2)
+        lr_multiple = patches // math.gcd(patches, self.scale)
+        return self.scale * lcm(lr_multiple, self.hsi_heads)
+
     def __init__(
         self,
         hsi_bands,
@@ -231,47 +243,7 @@ class MSSTNet(FusionModel):
         )
 
         # === Config ===
-        self.dtype_policy = dtype  # keras' Functional.__init__ drops `dtype`
-        self.hsi_bands = hsi_bands
-        self.msi_bands = msi_bands
-        self.scale = scale
-        self.n_feats = n_feats
-        self.hsi_embed_dim = hsi_embed_dim
-        self.msi_embed_dim = msi_embed_dim
-        self.hsi_heads = hsi_heads
-        self.msi_heads = msi_heads
-        self.patch_size = patch_size
-        self.hsi_res_blocks = hsi_res_blocks
-        self.msi_res_blocks = msi_res_blocks
-        self.hsi_num_layers = hsi_num_layers
-        self.msi_num_layers = msi_num_layers
-        self.position_embedding = position_embedding
-        self.reference_size = reference_size
-        self.global_skip = global_skip
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "hsi_bands": self.hsi_bands,
-                "msi_bands": self.msi_bands,
-                "scale": self.scale,
-                "n_feats": self.n_feats,
-                "hsi_embed_dim": self.hsi_embed_dim,
-                "msi_embed_dim": self.msi_embed_dim,
-                "hsi_heads": self.hsi_heads,
-                "msi_heads": self.msi_heads,
-                "patch_size": self.patch_size,
-                "hsi_res_blocks": self.hsi_res_blocks,
-                "msi_res_blocks": self.msi_res_blocks,
-                "hsi_num_layers": self.hsi_num_layers,
-                "msi_num_layers": self.msi_num_layers,
-                "position_embedding": self.position_embedding,
-                "reference_size": list(self.reference_size),
-                "global_skip": self.global_skip,
-            }
-        )
-        return config
+        self._keep_config(locals())
 
     def load_pretrained_encoders(self, mbae=None, mpae=None):
         """Copies pretrained MBAE/MPAE encoders into the SpeT/SpaT stacks of each scale.

@@ -1,7 +1,5 @@
 """MBAE and MPAE: MSST-Net's masked autoencoders for self-supervised encoder pretraining."""
 
-import inspect
-
 import keras
 
 from keras_hsifusion.applications.msst_net._layers import (
@@ -20,6 +18,7 @@ from keras_hsifusion.layers.embeddings import (
 )
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
+from keras_hsifusion.utils.config import ConstructorConfig
 from keras_hsifusion.utils.validation import check_choice, check_int, check_pair
 
 
@@ -52,34 +51,8 @@ def _encode_decode(x, transformer, embed_dim, heads, layers, position_grid, dtyp
     return layer_norm("norm2", dtype)(x)
 
 
-class _MaskedAutoencoder(keras.Model):
-    """Shared config of MBAE and MPAE.
-
-    Every constructor argument but `dtype`, `name` and `**kwargs` is kept as an attribute of
-    that name (`_keep_config(locals())` after `keras.Model.__init__`, which torch needs
-    first) and returned by `get_config` with `name`, `trainable` and `dtype`.
-    """
-
-    @classmethod
-    def _config_keys(cls):
-        params = inspect.signature(cls.__init__).parameters.values()
-        skip = ("self", "dtype", "name")
-        return [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in skip]
-
-    def _keep_config(self, arguments):
-        self.dtype_policy = arguments["dtype"]  # keras' Functional.__init__ drops `dtype`
-        for key in self._config_keys():
-            setattr(self, key, arguments[key])
-
-    def get_config(self):
-        config = {key: getattr(self, key) for key in self._config_keys()}
-        config.update(
-            reference_size=list(self.reference_size),
-            name=self.name,
-            trainable=self.trainable,
-            dtype=keras.dtype_policies.serialize(self.dtype_policy),
-        )
-        return config
+class _MaskedAutoencoder(ConstructorConfig, keras.Model):
+    """Shared base of MBAE and MPAE: config from the constructor (`ConstructorConfig`)."""
 
 
 @register
