@@ -16,12 +16,12 @@ NAMES = sorted(baselines.METHODS)
 
 
 def test_registry():
-    assert NAMES == ["bicubic", "detail_injection", "poly_detail_injection"]
+    assert NAMES == ["bicubic", "detail_injection", "glp", "gsa", "poly_detail_injection", "sfim"]
     for name in NAMES:
         assert baselines.get_method(name) is baselines.METHODS[name]
     assert baselines.get_method("bicubic") is baselines.bicubic
-    with pytest.raises(ValueError, match=r"Unknown baseline. .* Received: 'gsa'"):
-        baselines.get_method("gsa")
+    with pytest.raises(ValueError, match=r"Unknown baseline. .* Received: 'gs'"):
+        baselines.get_method("gs")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -21,6 +21,9 @@ Examples:
 
 from keras_hsifusion.baselines._inputs import check_inputs
 from keras_hsifusion.baselines.global_skip import bicubic, detail_injection, poly_detail_injection
+from keras_hsifusion.baselines.glp import glp
+from keras_hsifusion.baselines.gsa import gsa
+from keras_hsifusion.baselines.sfim import sfim
 
 __all__ = [
     "METHODS",
@@ -28,13 +31,19 @@ __all__ = [
     "check_inputs",
     "detail_injection",
     "get_method",
+    "glp",
+    "gsa",
     "poly_detail_injection",
+    "sfim",
 ]
 
 METHODS = {
     "bicubic": bicubic,
     "detail_injection": detail_injection,
     "poly_detail_injection": poly_detail_injection,
+    "sfim": sfim,
+    "gsa": gsa,
+    "glp": glp,
 }
 
 
