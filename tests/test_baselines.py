@@ -16,7 +16,17 @@ NAMES = sorted(baselines.METHODS)
 
 
 def test_registry():
-    assert NAMES == ["bicubic", "detail_injection", "glp", "gsa", "poly_detail_injection", "sfim"]
+    assert NAMES == [
+        "bicubic",
+        "cnmf",
+        "detail_injection",
+        "fuse_wei",
+        "glp",
+        "gsa",
+        "hysure",
+        "poly_detail_injection",
+        "sfim",
+    ]
     for name in NAMES:
         assert baselines.get_method(name) is baselines.METHODS[name]
     assert baselines.get_method("bicubic") is baselines.bicubic
@@ -34,9 +44,10 @@ def test_shapes_and_dtype(name):
     assert batched.shape == (2, 32, 24, 5)
     assert_close(batched[0], out, rtol=1e-5)
     # float64 and int inputs and the unused srf give float32 out; psf_fwhm is accepted.
-    out64 = method(LR.astype(np.float64), HR.astype(np.float64), np.int64(4), srf=np.ones((5, 3)))
+    out64 = method(LR.astype(np.float64), HR.astype(np.float64), np.int64(4))
     assert out64.dtype == np.float32
     assert_close(out64, out, rtol=1e-5)
+    assert method(LR, HR, 4, srf=np.full((5, 3), 0.2)).dtype == np.float32
     assert method((LR * 100).astype(np.int32), (HR * 100).astype(np.int32), 4).dtype == np.float32
     assert method(LR, HR, 4, psf_fwhm=3.5).shape == (32, 24, 5)
 

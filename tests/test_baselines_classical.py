@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_close, load_fixture
 from scipy.signal import firwin
 
-from keras_hsifusion.baselines import _resampling
+from keras_hsifusion.baselines import _estimation, _resampling
 from keras_hsifusion.baselines.glp import glp
 from keras_hsifusion.baselines.gsa import gsa
 from keras_hsifusion.baselines.sfim import sfim
@@ -87,7 +87,7 @@ def test_imresize_known_values():
     np.testing.assert_allclose(m.sum(axis=1), 1.0, atol=4e-3)
     # Gaussian down-sampling keeps constants (both kernels normalised).
     const = np.full((16, 12, 2), 0.7)
-    np.testing.assert_allclose(_resampling.gaussian_down_sample(const, 4), 0.7, atol=1e-12)
+    np.testing.assert_allclose(_estimation.gaussian_down_sample(const, 4), 0.7, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))

@@ -20,19 +20,25 @@ Examples:
 """
 
 from keras_hsifusion.baselines._inputs import check_inputs
+from keras_hsifusion.baselines.cnmf import cnmf
+from keras_hsifusion.baselines.fuse_wei import fuse_wei
 from keras_hsifusion.baselines.global_skip import bicubic, detail_injection, poly_detail_injection
 from keras_hsifusion.baselines.glp import glp
 from keras_hsifusion.baselines.gsa import gsa
+from keras_hsifusion.baselines.hysure import hysure
 from keras_hsifusion.baselines.sfim import sfim
 
 __all__ = [
     "METHODS",
     "bicubic",
     "check_inputs",
+    "cnmf",
     "detail_injection",
+    "fuse_wei",
     "get_method",
     "glp",
     "gsa",
+    "hysure",
     "poly_detail_injection",
     "sfim",
 ]
@@ -44,6 +50,9 @@ METHODS = {
     "sfim": sfim,
     "gsa": gsa,
     "glp": glp,
+    "cnmf": cnmf,
+    "hysure": hysure,
+    "fuse_wei": fuse_wei,
 }
 
 

@@ -11,9 +11,8 @@ reference code (Yokoya et al.'s toolbox, as collected in magamig/hif-benchmarkin
   45-tap Hamming-windowed low-pass `ratio * fir1(44, 1 / ratio)` applied with circular
   borders (`imfilter(..., 'circular')`) along each axis. MATLAB's and GNU Octave's `fir1`
   differ (`fir1_lowpass`); MATLAB's is the default.
-- `gaussian_down_sample`: `gaussian_down_sample` of the toolbox: a Gaussian PSF with FWHM
-  `ratio`, a `2 ratio` (odd ratio: `2 ratio - 1`) window around each LR pixel, except on the
-  border LR pixels, which use the `ratio x ratio` block with a `ratio`-point Gaussian.
+
+The toolbox's `gaussian_down_sample` is `_estimation.gaussian_down_sample`.
 """
 
 import numpy as np
@@ -21,7 +20,6 @@ import numpy as np
 __all__ = [
     "apply_axes",
     "fir1_lowpass",
-    "gaussian_down_sample",
     "interp23tap_matrix",
     "matlab_round",
     "resize",
@@ -30,9 +28,13 @@ __all__ = [
 
 
 def matlab_round(x):
-    """MATLAB's `round`: halves away from zero (Python's `round` goes to even)."""
+    """MATLAB's `round`: halves away from zero (Python's `round` goes to even).
+
+    An `int` for a scalar, a float64 array for an array.
+    """
     x = np.asarray(x, dtype=np.float64)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    out = np.sign(x) * np.floor(np.abs(x) + 0.5)
+    return int(out) if out.ndim == 0 else out
 
 
 def _triangle(d):
@@ -164,52 +166,3 @@ def interp23tap_matrix(n, ratio, offset, design="matlab"):
         hit = np.mod(src - offset, ratio) == 0
         np.add.at(matrix, (rows[hit], (src[hit] - offset) // ratio), tap)
     return matrix
-
-
-def _gaussian_1d(size, sigma):
-    coords = np.arange(size) - (size - 1) / 2.0
-    g = np.exp(-(coords**2) / (2.0 * sigma**2))
-    return g / g.sum()
-
-
-def _window_matrix(n_big, ratio, kernel, start_offset):
-    n_small = n_big // ratio
-    matrix = np.zeros((n_small, n_big))
-    for i in range(n_small):
-        start = i * ratio + start_offset
-        lo, hi = max(start, 0), min(start + kernel.size, n_big)
-        matrix[i, lo:hi] = kernel[lo - start : hi - start]
-    return matrix
-
-
-def gaussian_down_sample(x, ratio):
-    """The toolbox's `gaussian_down_sample(x, ratio)` of an `(H, W, C)` float64 array.
-
-    Gaussian PSF with FWHM `ratio` (sigma `ratio / 2.35482`), sampled on a `2 ratio` window
-    (`2 ratio - 1` for an odd ratio) centred on each `ratio x ratio` block; the LR pixels on
-    the image border (first/last row or column) use the `ratio x ratio` block itself with a
-    `ratio`-point Gaussian instead. Both kernels are normalised to sum 1.
-
-    Returns:
-        `(H // ratio, W // ratio, C)` float64 array.
-    """
-    sigma = ratio / 2.35482
-    small = _gaussian_1d(ratio, sigma)
-    big_size = 2 * ratio if ratio % 2 == 0 else 2 * ratio - 1
-    big = _gaussian_1d(big_size, sigma)
-    pad = ratio // 2 if ratio % 2 == 0 else (ratio - 1) // 2
-    h, w = x.shape[0] // ratio, x.shape[1] // ratio
-    inner = apply_axes(
-        x,
-        _window_matrix(x.shape[0], ratio, big, -pad),
-        _window_matrix(x.shape[1], ratio, big, -pad),
-    )
-    border = apply_axes(
-        x,
-        _window_matrix(x.shape[0], ratio, small, 0),
-        _window_matrix(x.shape[1], ratio, small, 0),
-    )
-    edge = np.zeros((h, w), dtype=bool)
-    edge[[0, -1], :] = True
-    edge[:, [0, -1]] = True
-    return np.where(edge[..., None], border, inner)

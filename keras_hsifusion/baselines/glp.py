@@ -2,10 +2,10 @@
 
 import numpy as np
 
+from keras_hsifusion.baselines._estimation import gaussian_down_sample
 from keras_hsifusion.baselines._inputs import check_inputs
 from keras_hsifusion.baselines._resampling import (
     apply_axes,
-    gaussian_down_sample,
     interp23tap_matrix,
     matlab_round,
     resize,
@@ -52,7 +52,7 @@ def glp(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None, fir1="matlab"):
     interpolator of the pansharpening toolbox (zero insertion, a 45-tap Hamming-windowed
     `fir1(44, 1 / scale)` low-pass, circular borders); the synthetic image is low-passed by
     the toolbox's `gaussian_down_sample` (a Gaussian PSF of FWHM `scale`, see
-    `_resampling.gaussian_down_sample`) and upsampled the same way, and its detail is
+    `_estimation.gaussian_down_sample`) and upsampled the same way, and its detail is
     injected with the global gain `cov(up, low) / var(low)`. The result is clipped to
     `[0, 2 ** sqrt(max(lr_hsi))]` (the reference's radiometric range, with its
     `n = max(hs(:)) ^ 0.5` bit depth). For an even `scale` the whole is averaged over the two
