@@ -26,6 +26,23 @@ Definitions (the reduced-resolution protocol of docs/data.md, "Metrics"):
 - `uiqi`: the universal image quality index Q of Wang and Bovik (2002) on 8x8 windows sliding
   by one pixel, averaged over windows and then over bands. Range [-1, 1], 1 is best.
 
+Degenerate inputs (docs/reliability.md) never give a NaN without saying so:
+
+- empty arrays, and `ref`/`est` of different shapes or ranks: `ValueError`.
+- `psnr` of a reference whose maximum is not positive (e.g. all zero): `ValueError`, the peak
+  is undefined (identical images still give `inf`).
+- `ergas` with a reference band of mean 0 (an all-zero or dead band): `ValueError` naming
+  the bands; drop them first.
+- `cc` with a constant reference band: `ValueError` naming the bands (the correlation is
+  undefined); a constant estimate band against a varying reference band counts as 0 (no
+  linear relation).
+- `ssim` of a constant reference without an explicit `data_range` (`max - min = 0`):
+  `ValueError`; `data_range` must be positive.
+- `sam` skips zero spectra (0 when all are); `uiqi` handles flat windows as `img_qi.m`;
+  `rmse` needs nothing.
+- NaN or Inf values in `ref` or `est` are not errors: they propagate (the result is NaN or
+  infinite), so that a diverged estimate stays visible.
+
 No-reference (full-resolution) indices of Alparone et al. (2008) as written by Vivone et al.
 (2015) are `d_lambda`, `d_s` and `qnr`; see their docstrings.
 
@@ -76,7 +93,14 @@ def _pair(ref, est, name):
             f"`{name}` takes channels-last (H, W, C) images or (B, H, W, C) batches. "
             f"Received: ref.shape={ref.shape}"
         )
+    if ref.size == 0:
+        raise ValueError(f"`{name}` needs non-empty images. Received: ref.shape={ref.shape}")
     return ref, est
+
+
+def _zero_bands(values):
+    """Indices (a list of ints) of the bands where `values` (..., C) is exactly 0."""
+    return [int(k) for k in np.flatnonzero(np.asarray(values) == 0)]
 
 
 def _batched(fn, name):
@@ -124,11 +148,21 @@ def _psnr(ref, est):
     Returns:
         float in dB, higher is better; `inf` when `est == ref`. Batches: mean of the
         per-image values.
+
+    Raises:
+        ValueError: if `max(ref)` is not positive (e.g. an all-zero reference) and
+            `est != ref`: the peak is undefined.
     """
     mse = np.mean((ref - est) ** 2)
     if mse == 0:
         return np.inf
-    return 10.0 * np.log10(np.max(ref) ** 2 / mse)
+    peak = np.max(ref)
+    if peak <= 0:
+        raise ValueError(
+            "`psnr` needs a reference with a positive maximum (its peak). "
+            f"Received: max(ref)={float(peak)}"
+        )
+    return 10.0 * np.log10(peak**2 / mse)
 
 
 def _sam(ref, est):
@@ -149,7 +183,7 @@ def _sam(ref, est):
     e = est.reshape(-1, est.shape[-1])
     nr = np.linalg.norm(r, axis=1)
     ne = np.linalg.norm(e, axis=1)
-    valid = (nr > 0) & (ne > 0)
+    valid = (nr != 0) & (ne != 0)  # not `> 0`: a NaN spectrum must not be skipped silently
     if not np.any(valid):
         return 0.0
     cos = np.sum(r[valid] * e[valid], axis=1) / (nr[valid] * ne[valid])
@@ -169,11 +203,21 @@ def _ergas(ref, est, scale):
 
     Returns:
         float in [0, inf); 0 is best. Batches: mean of the per-image values.
+
+    Raises:
+        ValueError: if a band of `ref` has mean 0 (an all-zero or dead band), naming the
+            bands: its relative error is undefined; drop such bands first.
     """
     if not scale or scale <= 0:
         raise ValueError(f"`scale` must be a positive number. Received: scale={scale}")
     rmse_k = np.sqrt(np.mean((ref - est) ** 2, axis=(0, 1)))
     mu_k = np.mean(ref, axis=(0, 1))
+    zero = _zero_bands(mu_k)
+    if zero:
+        raise ValueError(
+            "`ergas` is undefined for reference bands of mean 0 (all-zero or dead bands); "
+            f"drop them first. Received: bands {zero[:20]} of {ref.shape[-1]} have mean 0"
+        )
     return 100.0 / scale * np.sqrt(np.mean((rmse_k / mu_k) ** 2))
 
 
@@ -193,7 +237,7 @@ def _ssim(ref, est, data_range=None, sigma=1.5, k1=0.01, k2=0.03):
     Args:
         ref: reference, `(H, W, C)` or `(B, H, W, C)`, H and W at least 11.
         est: estimate, same shape.
-        data_range: dynamic range `L` of the constants `(K L)^2`. Defaults to
+        data_range: dynamic range `L` of the constants `(K L)^2`, positive. Defaults to
             `max(ref) - min(ref)` over the whole image.
         sigma: standard deviation of the Gaussian window. Defaults to 1.5.
         k1: defaults to 0.01.
@@ -201,6 +245,11 @@ def _ssim(ref, est, data_range=None, sigma=1.5, k1=0.01, k2=0.03):
 
     Returns:
         float in [-1, 1]; 1 is best. Batches: mean of the per-image values.
+
+    Raises:
+        ValueError: if the range is 0 (a constant reference and no `data_range`) or a given
+            `data_range` is not positive: the constants would vanish and flat windows give
+            0 / 0.
     """
     radius = int(3.5 * sigma + 0.5)
     win = 2 * radius + 1
@@ -211,6 +260,13 @@ def _ssim(ref, est, data_range=None, sigma=1.5, k1=0.01, k2=0.03):
         )
     if data_range is None:
         data_range = float(np.max(ref) - np.min(ref))
+        if data_range == 0:
+            raise ValueError(
+                "`ssim` of a constant reference needs an explicit `data_range` (its max - min "
+                f"is 0). Received: ref constant at {float(ref.flat[0])}"
+            )
+    elif not data_range > 0:
+        raise ValueError(f"`data_range` must be positive. Received: data_range={data_range}")
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
     values = []
@@ -235,16 +291,27 @@ def _cc(ref, est):
         est: estimate, same shape.
 
     Returns:
-        float in [-1, 1]; 1 is best. A constant band gives `nan` (undefined correlation).
-        Batches: mean of the per-image values.
+        float in [-1, 1]; 1 is best. A constant band of `est` (against a varying band of
+        `ref`) counts as 0: no linear relation. Batches: mean of the per-image values.
+
+    Raises:
+        ValueError: if a band of `ref` is constant, naming the bands: its correlation with
+            anything is undefined.
     """
     r = ref.reshape(-1, ref.shape[-1])
     e = est.reshape(-1, est.shape[-1])
+    # max == min, not a zero variance: the centred values of a constant band need not be 0
+    flat = _zero_bands(np.ptp(r, axis=0))
+    if flat:
+        raise ValueError(
+            "`cc` is undefined for constant reference bands (zero variance). Received: bands "
+            f"{flat[:20]} of {ref.shape[-1]} are constant"
+        )
+    flat_est = np.ptp(e, axis=0) == 0
     r = r - r.mean(axis=0)
-    e = e - e.mean(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.sum(r * e, axis=0) / np.sqrt(np.sum(r * r, axis=0) * np.sum(e * e, axis=0))
-    return np.mean(corr)
+    e = np.where(flat_est, 0.0, e - e.mean(axis=0))
+    see = np.where(flat_est, 1.0, np.sum(e * e, axis=0))
+    return np.mean(np.sum(r * e, axis=0) / np.sqrt(np.sum(r * r, axis=0) * see))
 
 
 def _box_sums(x, block):
@@ -488,8 +555,9 @@ class PSNR(_MeanOverImages):
     """Peak signal-to-noise ratio in dB, mean over images (peak = max of each reference).
 
     Per image as `keras_hsifusion.metrics.psnr`; the MSE is floored at 1e-12 so that a
-    perfect image gives a large finite value instead of `inf`. Args: `name` (default
-    `"psnr"`) and `dtype`, as every metric class here.
+    perfect image gives a large finite value instead of `inf`. Inside a compiled step the
+    inputs are not checked: a reference of peak 0 gives `-inf` where `psnr` raises. Args:
+    `name` (default `"psnr"`) and `dtype`, as every metric class here.
 
     Examples:
     >>> model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Dense(3)])
@@ -548,6 +616,9 @@ class SAM(_MeanOverImages):
 @keras.saving.register_keras_serializable(package="keras_hsifusion")
 class ERGAS(_MeanOverImages):
     """ERGAS, per image (as `keras_hsifusion.metrics.ergas`), mean over images.
+
+    Inside a compiled step the inputs are not checked: a reference band of mean 0 gives
+    `inf` (or NaN for an exact estimate) where `ergas` raises.
 
     Args:
         scale: resolution ratio between HR and LR images. Defaults to 4.

@@ -23,9 +23,7 @@ import hashlib
 import json
 import os
 
-import keras
-
-from keras_hsifusion.utils.files import atomic_path, atomic_write_json
+from keras_hsifusion.utils.files import atomic_path, atomic_write_json, load_keras_file
 
 __all__ = ["from_preset", "get_file", "list_presets", "load_card", "load_preset", "save_preset"]
 
@@ -100,7 +98,12 @@ def get_file(preset):
     """
     folder = _folder(preset)
     card = load_card(folder)
-    path = os.path.join(folder, card.get("file", MODEL_FILE))
+    name = card.get("file", MODEL_FILE)
+    if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+        raise ValueError(
+            f"The preset card of {folder!r} names a file outside its folder: file={name!r}"
+        )
+    path = os.path.join(folder, name)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The preset file {path!r} is missing.")
     actual = _sha256(path)
@@ -116,7 +119,11 @@ def get_file(preset):
 def load_preset(preset, expected_class=None, safe_mode=True):
     """Loads a preset (name or folder) as a model; see `FusionModel.from_preset`.
 
-    `expected_class`: None for any zoo model, else the class the preset must hold.
+    `expected_class`: None for any zoo model, else the class the preset must hold. The
+    file's sha256 is checked against the card first; then it is loaded by
+    `keras_hsifusion.utils.files.load_keras_file`: with `safe_mode=True` (the default) a
+    `Lambda` layer is refused, and so is any class that is neither Keras' own nor
+    registered; a truncated or corrupt file gives a `ValueError` naming it.
     """
     card = load_card(preset)
     if expected_class is not None and card["class"] != expected_class.__name__:
@@ -125,11 +132,8 @@ def load_preset(preset, expected_class=None, safe_mode=True):
             f"Load it with keras_hsifusion.from_preset({preset!r}) or "
             f"{card['class']}.from_preset({preset!r})."
         )
-    path = get_file(preset)
-    try:
-        model = keras.models.load_model(path, compile=False, safe_mode=safe_mode)
-    except Exception as e:  # Keras raises several types for a bad archive
-        raise ValueError(f"Cannot load the preset file {path!r}: {e}") from e
+    path = get_file(preset)  # the sha256 is checked before anything is deserialised
+    model = load_keras_file(path, safe_mode=safe_mode, compile=False, what="preset file")
     if type(model).__name__ != card["class"]:
         raise ValueError(
             f"The preset file {path!r} holds a {type(model).__name__}, its card says "

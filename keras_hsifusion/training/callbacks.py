@@ -1,8 +1,11 @@
-"""Whole-region evaluation and the callbacks of a run: held-out metrics and checkpoints."""
+"""Whole-region evaluation and the callbacks of a run: held-out metrics and checkpoints
+(committed epoch by epoch, recoverable after a kill: `recover_run`)."""
 
+import csv
 import json
 import math
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -15,7 +18,9 @@ __all__ = [
     "HeldOutMetrics",
     "evaluate_region",
     "read_state",
+    "recover_run",
     "region_metrics",
+    "write_log",
 ]
 
 
@@ -81,13 +86,82 @@ class HeldOutMetrics(keras.callbacks.Callback):
             logs.update({self.prefix + k: v for k, v in values.items()})
 
 
+STATE_FILE = "state.json"
+LOG_FILE = "log.csv"
+_PENDING = ".pending-"
+
+
+def _pending(epoch, name):
+    return f"{_PENDING}{epoch}-{name}"
+
+
 def read_state(out_dir):
     """The `state.json` of a run directory (`{"epoch": completed epochs, ...}`), or None."""
-    path = os.path.join(os.fspath(out_dir), "state.json")
+    path = os.path.join(os.fspath(out_dir), STATE_FILE)
     if not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"Cannot read the run state {path!r}: {e}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("epoch"), int):
+        raise ValueError(f"The run state {path!r} has no integer `epoch`.")
+    return state
+
+
+def write_log(path, history):
+    """Writes `log.csv` atomically: a header (`epoch`, then the sorted log keys) and one row
+    per entry of `history` (dicts with `epoch`, 0-based, and scalar logs)."""
+    keys = sorted({k for row in history for k in row} - {"epoch"})
+    with atomic_path(path, ".csv") as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["epoch", *keys])
+            writer.writerows([row["epoch"], *(row.get(k, "") for k in keys)] for row in history)
+
+
+def _history_from_csv(path, epochs):
+    # state.json files written before the history was kept in them: the CSV's first rows.
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:epochs]
+    return [
+        {k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v not in ("", None)}
+        for row in rows
+    ]
+
+
+def recover_run(out_dir):
+    """Brings a run folder back to its last committed epoch after an interruption.
+
+    An epoch is committed when its `state.json` is written (see `ExperimentCheckpoint`).
+    Checkpoints that a committed epoch had not yet renamed into place are renamed now;
+    files of an uncommitted epoch and temporary files of interrupted writes are deleted;
+    `log.csv` is rewritten with exactly one row per committed epoch. Call it only while
+    holding the folder's `RunLock` (it deletes files no other process may be writing).
+
+    Returns:
+        the state (`read_state`), or None when no epoch was ever committed.
+    """
+    out_dir = os.fspath(out_dir)
+    if not os.path.isdir(out_dir):
+        return None
+    state = read_state(out_dir)
+    if state is not None:
+        for name in state.get("pending", ()):
+            src = os.path.join(out_dir, _pending(state["epoch"], name))
+            if os.path.isfile(src):
+                os.replace(src, os.path.join(out_dir, name))
+        history = state.get("history")
+        if history is None:
+            history = _history_from_csv(os.path.join(out_dir, LOG_FILE), state["epoch"])
+        write_log(os.path.join(out_dir, LOG_FILE), history[: state["epoch"]])
+    for name in os.listdir(out_dir):
+        if name.startswith((_PENDING, ".tmp-")):
+            os.remove(os.path.join(out_dir, name))
+    return state
 
 
 def _scalars(logs):
@@ -95,13 +169,19 @@ def _scalars(logs):
 
 
 class ExperimentCheckpoint(keras.callbacks.Callback):
-    """Saves `best.keras`, `last.keras` and `state.json` at the end of every epoch.
+    """Saves `best.keras`, `last.keras`, `state.json` and `log.csv` at every epoch's end.
 
     `last.keras` holds the model with its optimiser state; `state.json` holds the number of
-    completed epochs, the best value so far and the logs of that best epoch (`best_logs`),
-    so that a resumed run continues with the right `initial_epoch` and keeps comparing
-    against the same best. Every file is written to a temporary file and renamed, so an
-    interruption never leaves a truncated one.
+    completed epochs, the best value so far, the logs of that best epoch (`best_logs`) and
+    of every epoch (`history`), so that a resumed run continues with the right
+    `initial_epoch` and keeps comparing against the same best; `log.csv` (one row per
+    epoch) is written from that history.
+
+    Every file is written to a temporary file and renamed, and the files of one epoch are
+    committed together: the checkpoints are written under pending names, then `state.json`
+    (the commit), then the pending files are renamed and `log.csv` is rewritten. A process
+    killed at any point leaves the previous epoch or this one, never a mix:
+    `recover_run` finishes or rolls back what the kill interrupted.
 
     Args:
         out_dir: directory of the run.
@@ -121,6 +201,11 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         self.best = state.get("best")
         self.best_epoch = state.get("best_epoch")
         self.best_logs = state.get("best_logs")
+        epochs = state.get("epoch", 0)
+        history = state.get("history")
+        if history is None and epochs:
+            history = _history_from_csv(os.path.join(self.out_dir, LOG_FILE), epochs)
+        self.history = list(history or [])[:epochs]
         self.extra_state = dict(extra_state or {})
 
     def _improved(self, value):
@@ -129,12 +214,15 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
         return value > self.best if self.mode == "max" else value < self.best
 
     def _save(self, name):
-        with atomic_path(os.path.join(self.out_dir, name)) as tmp:
+        path = os.path.join(self.out_dir, name)
+        with atomic_path(path, ".keras") as tmp:
             self.model.save(tmp)
+        return path
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         os.makedirs(self.out_dir, exist_ok=True)
+        pending = []
         if self.monitor is not None:
             if self.monitor not in logs:
                 raise ValueError(
@@ -145,8 +233,13 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
             if math.isfinite(value) and self._improved(value):
                 self.best, self.best_epoch = value, epoch + 1
                 self.best_logs = _scalars(logs)
-                self._save("best.keras")
-        self._save("last.keras")
+                pending.append("best.keras")
+        pending.append("last.keras")
+        last = self._save(_pending(epoch + 1, "last.keras"))
+        if "best.keras" in pending:  # the same model: a copy is cheaper than a second save
+            with atomic_path(os.path.join(self.out_dir, _pending(epoch + 1, "best.keras"))) as tmp:
+                shutil.copyfile(last, tmp)
+        self.history = [*self.history[:epoch], {"epoch": epoch, **_scalars(logs)}]
         state = {
             **self.extra_state,
             "epoch": epoch + 1,
@@ -156,5 +249,13 @@ class ExperimentCheckpoint(keras.callbacks.Callback):
             "best_epoch": self.best_epoch,
             "best_logs": self.best_logs,
             "logs": _scalars(logs),
+            "history": self.history,
+            "pending": pending,
         }
-        atomic_write_json(os.path.join(self.out_dir, "state.json"), state)
+        atomic_write_json(os.path.join(self.out_dir, STATE_FILE), state)  # the commit
+        for name in pending:
+            os.replace(
+                os.path.join(self.out_dir, _pending(epoch + 1, name)),
+                os.path.join(self.out_dir, name),
+            )
+        write_log(os.path.join(self.out_dir, LOG_FILE), self.history)

@@ -13,7 +13,6 @@ sub-folder) and returns None or a function applied to every freshly built model 
 is compiled for the main stage (not to a model resumed from `last.keras`).
 """
 
-import csv
 import importlib.util
 import os
 import time
@@ -30,14 +29,18 @@ from keras_hsifusion.training.builders import (
     model_spec,
 )
 from keras_hsifusion.training.callbacks import (
+    LOG_FILE,
+    STATE_FILE,
     ExperimentCheckpoint,
     HeldOutMetrics,
     evaluate_region,
     read_state,
+    recover_run,
     region_metrics,
 )
 from keras_hsifusion.training.config import MONITORS, load_config, validate_config
-from keras_hsifusion.utils.files import atomic_path, atomic_write_json
+from keras_hsifusion.utils.files import atomic_write_json, load_keras_file
+from keras_hsifusion.utils.lock import RunLock
 from keras_hsifusion.utils.validation import check_int
 
 __all__ = [
@@ -68,17 +71,16 @@ def _tensorboard_available():
     return all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "tensorboard"))
 
 
-def _truncate_csv(path, rows):
-    # A run killed after the CSV row of an epoch but before its checkpoint would log that
-    # epoch twice after resuming: keep the header and the rows of the completed epochs.
-    if not os.path.isfile(path):
-        return
-    with open(path, newline="", encoding="utf-8") as f:
-        lines = list(csv.reader(f))
-    if len(lines) > rows + 1:
-        with atomic_path(path) as tmp:
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
-                csv.writer(f).writerows(lines[: rows + 1])
+# The files of a stage folder that a fresh (not resumed) start replaces.
+_RUN_FILES = (STATE_FILE, LOG_FILE, "last.keras", "best.keras")
+
+
+def _start_fresh(out_dir):
+    # state.json first: whatever happens next, a later resume never mixes two runs.
+    for name in _RUN_FILES:
+        path = os.path.join(out_dir, name)
+        if os.path.isfile(path):
+            os.remove(path)
 
 
 def _fit_stage(
@@ -94,19 +96,29 @@ def _fit_stage(
     tensorboard=False,
     log=print,
     extra_state=None,
+    safe_mode=True,
 ):
-    """Builds (or resumes) and fits one model; returns `(model, state)`."""
+    """Builds (or resumes) and fits one model; returns `(model, state)`.
+
+    Runs under the run folder's lock (`run_experiment` holds it). A resume first brings the
+    folder back to its last committed epoch (`recover_run`: the checkpoints, `state.json`
+    and a `log.csv` of one row per epoch agree), then loads `last.keras` in `safe_mode`.
+    """
     os.makedirs(out_dir, exist_ok=True)
-    state = read_state(out_dir) if resume else None
+    state = recover_run(out_dir) if resume else None
     last = os.path.join(out_dir, "last.keras")
     if state is not None and not os.path.isfile(last):
+        log(f"[{out_dir}] state.json says {state['epoch']} epoch(s) but last.keras is missing.")
         state = None
+    if state is None:
+        _start_fresh(out_dir)
+        recover_run(out_dir)  # removes the temporary files of an interrupted run
     if state is not None and state["epoch"] >= epochs:
         log(f"[{out_dir}] already trained for {state['epoch']} epoch(s); skipping.")
-        return keras.models.load_model(last), state
+        return load_keras_file(last, safe_mode, what="checkpoint"), state
     if state is not None:
         log(f"[{out_dir}] resuming after epoch {state['epoch']} from {last}")
-        model = keras.models.load_model(last)
+        model = load_keras_file(last, safe_mode, what="checkpoint")
         initial_epoch = state["epoch"]
     else:
         if resume:
@@ -114,13 +126,8 @@ def _fit_stage(
         model = build()
         initial_epoch = 0
     train.epoch = initial_epoch  # the patch positions of a resumed run continue the sequence
-    csv_path = os.path.join(out_dir, "log.csv")
-    if initial_epoch == 0 and os.path.isfile(csv_path):
-        os.remove(csv_path)
-    _truncate_csv(csv_path, initial_epoch)
     callbacks = [
         *extra_callbacks,
-        keras.callbacks.CSVLogger(csv_path, append=True),
         ExperimentCheckpoint(out_dir, monitor, MONITORS.get(monitor, "max"), state, extra_state),
     ]
     if tensorboard:
@@ -146,9 +153,12 @@ class RecipeContext:
         log: the runner's message function.
     """
 
-    def __init__(self, config, data, out_dir, resume=False, verbose="auto", log=print):
+    def __init__(
+        self, config, data, out_dir, resume=False, verbose="auto", log=print, safe_mode=True
+    ):
         self.config, self.data, self.out_dir = config, data, out_dir
         self.resume, self.verbose, self.log = resume, verbose, log
+        self.safe_mode = safe_mode
 
     def build_model(self):
         """A new (uncompiled) model of the config, for the data's bands and scale."""
@@ -184,6 +194,7 @@ class RecipeContext:
             self.verbose,
             log=self.log,
             extra_state={"stage": name},
+            safe_mode=self.safe_mode,
         )
         return os.path.join(stage_dir, "last.keras")
 
@@ -210,7 +221,9 @@ def _resolve_tensorboard(value):
     return value
 
 
-def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", log=print):
+def run_experiment(
+    config, out_dir, epochs=None, resume=False, verbose="auto", log=print, safe_mode=True
+):
     """Runs one experiment: data, recipe stages, model, optimiser, loss, `fit`, checkpoints.
 
     Writes to `out_dir`: `config.json` (the validated config), `best.keras` (best `monitor`
@@ -219,13 +232,24 @@ def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", l
     `val_rmse`), `tensorboard/` (when TensorBoard is available), `results.json`. A recipe's
     stages train in sub-folders (MSST-Net's `mbae_*` and `mpae_*`).
 
+    Nothing is lost when the process is killed (docs/reliability.md): every file is written
+    atomically (temporary file, then rename; TensorBoard's event files excepted), the files
+    of an epoch are committed together (`ExperimentCheckpoint`), and `resume` continues from
+    the last committed epoch with one `log.csv` row per epoch. The folder is locked for the
+    whole run (`keras_hsifusion.utils.lock.RunLock`): a second run on it is refused with a
+    `RunLockedError` naming the host and PID of the first, before anything is written.
+
     Args:
         config: a config dict (validated here) or a path to a config file.
         out_dir: run directory.
         epochs: overrides `config["epochs"]` (the total, not additional, epochs).
-        resume: continue from `out_dir/last.keras` (each stage where it stopped).
+        resume: continue from `out_dir/last.keras` (each stage where it stopped). Without
+            it, the run starts from scratch and replaces the run files of the folder.
         verbose: `fit` verbosity (`"auto"`: a progress bar).
         log: function used for the runner's own messages.
+        safe_mode: how the checkpoints are loaded back (resume, `best.keras`): True (the
+            default) refuses files that would run Python code (`Lambda` layers); pass
+            False only for a folder whose files you trust.
 
     Returns:
         the `results.json` dict: `val` (the validation logs of the best epoch), `test` (the
@@ -240,14 +264,21 @@ def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", l
         check_int("epochs", epochs)
         config["epochs"] = epochs
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    with RunLock(out_dir):
+        return _run(config, out_dir, resume, verbose, log, safe_mode, start)
+
+
+def _run(config, out_dir, resume, verbose, log, safe_mode, start):
+    results_path = os.path.join(out_dir, "results.json")
+    if os.path.isfile(results_path):
+        os.remove(results_path)  # the results of this run are written when it ends
     atomic_write_json(os.path.join(out_dir, "config.json"), config)
     keras.utils.set_random_seed(config["seed"])
 
     data = build_data(config)
     scale = data["scale"]
     steps = config["steps_per_epoch"] or len(data["train"])
-    context = RecipeContext(config, data, out_dir, resume, verbose, log)
+    context = RecipeContext(config, data, out_dir, resume, verbose, log, safe_mode)
     recipe = model_spec(config["model"]["class"]).recipe
     prepare_model = recipe.prepare(context) if recipe is not None else None
 
@@ -277,6 +308,7 @@ def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", l
         tensorboard=_resolve_tensorboard(config["tensorboard"]),
         log=log,
         extra_state={"stage": "main"},
+        safe_mode=safe_mode,
     )
     results = {
         "name": config["name"],
@@ -293,10 +325,10 @@ def run_experiment(config, out_dir, epochs=None, resume=False, verbose="auto", l
     best_path = os.path.join(out_dir, "best.keras")
     if os.path.isfile(best_path):
         # The one evaluation of the held-out test region: after selection, on the best model.
-        best_model = keras.models.load_model(best_path)
+        best_model = load_keras_file(best_path, safe_mode, what="checkpoint")
         results["test"], _ = evaluate_region(
             best_model, data["test_inputs"], data["test_target"], scale, config["clip"], ssim=True
         )
     del model
-    atomic_write_json(os.path.join(out_dir, "results.json"), results)
+    atomic_write_json(results_path, results)
     return results

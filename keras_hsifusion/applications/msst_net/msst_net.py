@@ -20,12 +20,13 @@ from keras_hsifusion.layers.global_skip import add_global_skip, check_global_ski
 from keras_hsifusion.layers.interpolate import Interpolate
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
+from keras_hsifusion.utils.files import load_keras_file
 from keras_hsifusion.utils.validation import check_choice, check_int, check_pair, lcm
 
 
 def _load_model(model, what):
     if isinstance(model, str) or hasattr(model, "__fspath__"):
-        return keras.saving.load_model(model, compile=False)
+        return load_keras_file(model, compile=False, what=f"`{what}`")
     if not isinstance(model, keras.Model):
         raise ValueError(
             f"`{what}` must be a keras Model or the path of a `.keras` file. "
@@ -94,8 +95,8 @@ class MSSTNet(FusionModel):
     """
 
     # Tiled inference (`fuse`): default HR tile and overlap (measured: docs/fuse.md).
-    fuse_tile = 64
-    fuse_overlap = 16
+    fuse_tile = 256
+    fuse_overlap = 64
 
     @property
     def fuse_multiple(self):
