@@ -106,7 +106,8 @@ def main(argv=None):
         "python": sys.version.split()[0],
         "numpy": np.__version__,
     }
-    command = "python benchmarks/baselines.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python benchmarks/baselines.py " + " ".join(given)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump({"command": command, "meta": meta, "rows": rows}, f, indent=1)

@@ -139,6 +139,7 @@ def load_preset(preset, expected_class=None, safe_mode=True):
             f"The preset file {path!r} holds a {type(model).__name__}, its card says "
             f"{card['class']}."
         )
+    model.preset_card = card  # `model.fuse` applies the card's input normalisation
     return model
 
 

@@ -102,9 +102,7 @@ class FusionModel(ConstructorConfig, keras.Model):
         """
         return presets.save_preset(self, preset_dir, **card)
 
-    def fuse(
-        self, lr_hsi, hr_msi, tile=None, overlap=None, batch_size=1, progress=False, out=None
-    ):
+    def fuse(self, lr_hsi, hr_msi, tile=None, overlap=None, batch_size=1, progress=False, out=None):
         """Fuses one whole scene of any size in overlapping, blended tiles.
 
         `keras_hsifusion.fuse(lr_hsi, hr_msi, method=self, ...)`: tiles aligned to the scale
@@ -132,10 +130,10 @@ class FusionModel(ConstructorConfig, keras.Model):
         >>> import numpy as np, keras_hsifusion as khf
         >>> model = khf.applications.HSSDCT(hsi_bands=8, msi_bands=3, nf=32, gc=16, window_size=4)
         >>> rng = np.random.default_rng(0)
-        >>> lr, hr = rng.random((40, 24, 8)), rng.random((160, 96, 3))
-        >>> fused = model.fuse(lr, hr, tile=64, overlap=32)
+        >>> lr, hr = rng.random((24, 16, 8)), rng.random((96, 64, 3))
+        >>> fused = model.fuse(lr, hr, tile=64, overlap=32)  # two tiles of 64 x 64
         >>> fused.shape, fused.dtype
-        ((160, 96, 8), dtype('float32'))
+        ((96, 64, 8), dtype('float32'))
         """
         from keras_hsifusion.inference import fuse
 

@@ -12,6 +12,10 @@ Every reader returns `(cube, wavelengths)`: a float32 `(H, W, C)` array (a 2-D i
 `(H, W, 1)`) and a float64 `(C,)` array of wavelengths, or `None` when the file has none.
 Files that cannot be read (corrupt, truncated, or not of the format their extension says)
 raise `ValueError` naming the file.
+
+`write_cube(..., mat_version="7.3")` writes MATLAB v7.3 (HDF5) files.
+Georeferencing (CRS, affine transform, nodata) and GeoTIFF through `rasterio` are in
+`keras_hsifusion.data.raster` (`read_raster`, `write_raster`, `open_writer`).
 """
 
 import os
@@ -209,14 +213,17 @@ def read_cube(path, key=None, layout="hwc", wavelengths_key=None):
         ) from e
 
 
-def write_cube(path, cube, wavelengths=None, key="cube"):
+def write_cube(path, cube, wavelengths=None, key="cube", mat_version="5"):
     """Writes an `(H, W, C)` cube; the format follows the extension (see `read_cube`).
 
     Args:
-        path: destination (`.mat` v5, `.npy`, `.npz`, `.h5`/`.hdf5`, `.hdr`, `.tif`/`.tiff`).
+        path: destination (`.mat`, `.npy`, `.npz`, `.h5`/`.hdf5`, `.hdr`, `.tif`/`.tiff`).
         cube: `(H, W, C)` array, written as float32.
-        wavelengths: optional `(C,)` wavelengths in nm (not storable in `.npy`/`.tif`).
+        wavelengths: optional `(C,)` wavelengths in nm (not storable in `.npy`/`.tif`;
+            `keras_hsifusion.data.raster.write_raster` stores them in GeoTIFF band tags).
         key: array name in `.mat`, `.npz` and HDF5 files. Defaults to `"cube"`.
+        mat_version: `"5"` (default, scipy) or `"7.3"` (HDF5 with MATLAB's header and
+            column-major order, for cubes over 2 GB) for `.mat` files.
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
@@ -224,7 +231,14 @@ def write_cube(path, cube, wavelengths=None, key="cube"):
     if cube.ndim != 3:
         raise ValueError(f"`cube` must be (H, W, C). Received shape {cube.shape}")
     extra = {} if wavelengths is None else {"wavelengths": np.asarray(wavelengths, np.float64)}
-    if ext == ".mat":
+    if ext == ".mat" and str(mat_version) not in ("5", "7.3"):
+        raise ValueError(f"`mat_version` must be '5' or '7.3'. Received: {mat_version!r}")
+    if ext == ".mat" and str(mat_version) == "7.3":
+        arrays = {key: cube}
+        if wavelengths is not None:
+            arrays["wavelengths"] = extra["wavelengths"][None, :]
+        write_mat73(path, arrays)
+    elif ext == ".mat":
         scipy.io.savemat(path, {key: cube, **extra})
     elif ext == ".npz":
         np.savez(path, **{key: cube}, **extra)
@@ -248,6 +262,34 @@ def write_cube(path, cube, wavelengths=None, key="cube"):
         tifffile.imwrite(path, cube, photometric="minisblack", planarconfig="contig")
     else:
         raise ValueError(f"Unsupported file extension {ext!r} for {path}")
+
+
+MATLAB_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 ."
+_MATLAB_CLASSES = {"float32": "single", "float64": "double", "uint16": "char"}
+
+
+def mark_matlab73(path):
+    """Writes MATLAB's 128-byte v7.3 header into the 512-byte user block of an HDF5 file."""
+    with open(path, "r+b") as f:
+        f.write(MATLAB_HEADER.ljust(124, b" ") + b"\x00\x02IM")
+
+
+def write_mat73(path, arrays):
+    """Writes numeric arrays as a MATLAB v7.3 file (HDF5, column-major, MATLAB classes).
+
+    Args:
+        path: destination `.mat` file.
+        arrays: `{name: array}` of float32, float64 or uint16 (MATLAB `char`) arrays, in
+            MATLAB's (row-major in numpy) order; they are stored transposed as MATLAB does.
+    """
+    with h5py.File(path, "w", userblock_size=512) as f:
+        for name, value in arrays.items():
+            value = np.asarray(value)
+            ds = f.create_dataset(name, data=np.transpose(value))
+            ds.attrs["MATLAB_class"] = np.bytes_(_MATLAB_CLASSES.get(str(value.dtype), "double"))
+            if value.dtype == np.uint16:
+                ds.attrs["MATLAB_int_decode"] = np.int32(2)
+    mark_matlab73(path)
 
 
 def _prefix_files(prefix):

@@ -73,8 +73,8 @@ class HSSDCT(FusionModel):
     """
 
     # Tiled inference (`fuse`): default HR tile and overlap (measured: docs/fuse.md).
-    fuse_tile = 128
-    fuse_overlap = 32
+    fuse_tile = 256
+    fuse_overlap = 64
 
     @property
     def fuse_multiple(self):

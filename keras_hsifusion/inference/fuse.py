@@ -1,0 +1,339 @@
+"""`fuse`: a whole scene of any size through a zoo model, a preset or a classical method.
+
+The scene is cut into overlapping tiles aligned to the scale and to the model's windows or
+patches (`keras_hsifusion.inference.tiling`); each tile is fused on its own and the tiles are
+cross-faded with raised-cosine weights that sum to one. Tile rows are accumulated in a strip
+buffer of one tile row and every output row is written once, when final, so the peak memory
+depends on the tile size and the scene width, not on its height: with `out=` (a `np.memmap`,
+an h5py or zarr dataset, a raster writer) the scene never has to fit in memory.
+"""
+
+import numbers
+import os
+
+import keras
+import numpy as np
+
+from keras_hsifusion.inference.methods import resolve_method, scale_inputs
+from keras_hsifusion.inference.tiling import plan_tiles
+
+__all__ = ["fuse"]
+
+# Classical methods: one pass when the scene fits in memory, else tiles of this size.
+CLASSICAL_TILE = 512
+CLASSICAL_OVERLAP = 64
+# Working memory of a classical one-pass run, in multiples of the float32 output.
+CLASSICAL_WORK_FACTOR = 4
+
+
+def _is_dask(x):
+    return type(x).__module__.split(".")[0] == "dask" and hasattr(x, "chunks")
+
+
+def _check_image(name, x):
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"`{name}` must be a numeric array. Received: {name}={x!r}") from e
+    if len(x.shape) != 3:
+        raise ValueError(
+            f"`{name}` must be a channels-last (height, width, bands) array. Received: {name} "
+            f"of shape {tuple(x.shape)}"
+        )
+    if np.dtype(x.dtype).kind not in "iuf":
+        raise TypeError(
+            f"`{name}` must be a real numeric array (float or int). Received: {name} of dtype "
+            f"{x.dtype}"
+        )
+    if 0 in tuple(x.shape):
+        raise ValueError(f"`{name}` is empty. Received: {name} of shape {tuple(x.shape)}")
+    return x
+
+
+def _read(x, r0, r1, c0, c1):
+    """A float32 numpy block of `x` (numpy, memmap, h5py, zarr: read only that block)."""
+    return np.asarray(x[r0:r1, c0:c1, :], dtype=np.float32)
+
+
+def _array_max(x, rows=256):
+    """The maximum of a (possibly on-disk) `(h, w, C)` array, read in row blocks."""
+    if isinstance(x, np.ndarray) and not isinstance(x, np.memmap):
+        return float(np.max(x))
+    return max(float(np.max(np.asarray(x[r : r + rows]))) for r in range(0, x.shape[0], rows))
+
+
+def _available_memory():
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n):
+    return f"{n / 2**30:.2f} GiB"
+
+
+def _check_shapes(m, lr, hr, scale):
+    (h, w, bands), (big_h, big_w, msi_bands) = tuple(lr.shape), tuple(hr.shape)
+    if scale is not None:
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < 1:
+            raise ValueError(f"`scale` must be a positive integer. Received: scale={scale!r}")
+        scale = int(scale)
+        if m.scale is not None and scale != m.scale:
+            raise ValueError(
+                f"`scale` does not match the model's scale {m.scale}. Received: scale={scale}"
+            )
+    if scale is None and m.scale is None:  # classical: the ratio of the sizes
+        scale = big_h // h if big_h % h == 0 and big_w == big_h // h * w else None
+        if scale is None:
+            raise ValueError(
+                "`hr_msi` must be an integer multiple (the scale) of the height and width of "
+                f"`lr_hsi`. Received: lr_hsi of shape {tuple(lr.shape)}, hr_msi of shape "
+                f"{tuple(hr.shape)}"
+            )
+    scale = scale or m.scale
+    if (big_h, big_w) != (scale * h, scale * w):
+        raise ValueError(
+            f"`hr_msi` must be scale={scale} times the height and width of `lr_hsi`. Received: "
+            f"lr_hsi of shape {tuple(lr.shape)}, hr_msi of shape {tuple(hr.shape)}"
+        )
+    for arg, got, want in (("lr_hsi", bands, m.hsi_bands), ("hr_msi", msi_bands, m.msi_bands)):
+        if want is not None and got != want:
+            raise ValueError(
+                f"`{arg}` must have {want} bands for {m.name!r}. Received: {arg} of shape "
+                f"{tuple(lr.shape if arg == 'lr_hsi' else hr.shape)}"
+            )
+    return scale
+
+
+def _plan(m, shape, bands, scale, tile, overlap, itemsize=4):
+    """The `TilePlan`: explicit tiles, the model's defaults, or one pass for a classical
+    method when its working memory fits (else `CLASSICAL_TILE` tiles)."""
+    multiple = m.multiple or scale
+    if tile is None:
+        if m.kind == "model":
+            tile, overlap = m.tile, m.overlap if overlap is None else overlap
+        else:
+            need = CLASSICAL_WORK_FACTOR * shape[0] * shape[1] * bands * itemsize
+            available = _available_memory()
+            if available is None or need <= 0.8 * available:
+                return plan_tiles(shape, scale, None, None, multiple)
+            tile = -(-CLASSICAL_TILE // multiple) * multiple
+            overlap = CLASSICAL_OVERLAP if overlap is None else overlap
+    elif overlap is None:
+        # The default overlap, lowered where the tile leaves no stride of `multiple`.
+        overlap = m.overlap if m.kind == "model" else CLASSICAL_OVERLAP
+        sides = tile if isinstance(tile, (tuple, list)) else (tile,)
+        if all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in sides):
+            overlap = max(0, min([overlap] + [int(t) - multiple for t in sides]))
+    return plan_tiles(shape, scale, tile, overlap, multiple)
+
+
+def _check_out(out, shape):
+    if not hasattr(out, "__setitem__") or not hasattr(out, "shape"):
+        raise TypeError(
+            "`out` must support `out[r0:r1, c0:c1, :] = block` and have a `shape` (a numpy "
+            f"array or memmap, an h5py or zarr dataset, a raster writer). Received: {out!r}"
+        )
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(
+            f"`out` must have the shape of the fused scene {tuple(shape)}. Received: out of "
+            f"shape {tuple(out.shape)}"
+        )
+
+
+def _memory_guard(plan, bands):
+    big_h, big_w = plan.shape
+    output = big_h * big_w * bands * 4
+    buffer = plan.max_tile_shape()[0] * big_w * bands * 4
+    need = output + buffer
+    available = _available_memory()
+    if available is not None and need > available:
+        raise MemoryError(
+            f"The fused scene ({big_h} x {big_w} x {bands} float32, {_gib(output)}, plus a "
+            f"{_gib(buffer)} strip buffer) does not fit in the {_gib(available)} of memory "
+            "available. Pass `out=` to write it tile row by tile row to disk (an np.memmap, an "
+            "h5py or zarr dataset), or fuse Dask arrays."
+        )
+
+
+def _weighted(pred, plan, i, j):
+    return pred * plan.weight(i, j)
+
+
+def _tile_inputs(plan, i, j):
+    (r0, r1), (c0, c1), s = plan.rows[i], plan.cols[j], plan.scale
+    return (r0 // s, r1 // s, c0 // s, c1 // s), (r0, r1, c0, c1)
+
+
+def _batches(cols, batch_size):
+    """Consecutive column indices grouped by equal width, at most `batch_size` per group."""
+    group = []
+    for j, (c0, c1) in enumerate(cols):
+        if group and (len(group) == batch_size or cols[group[0]][1] - cols[group[0]][0] != c1 - c0):
+            yield group
+            group = []
+        group.append(j)
+    if group:
+        yield group
+
+
+def _fuse_numpy(m, lr, hr, plan, out, batch_size, progress, srf, psf_fwhm, divisor):
+    big_h, big_w = plan.shape
+    bands = lr.shape[-1]
+    result = out if out is not None else np.empty((big_h, big_w, bands), np.float32)
+    bar = keras.utils.Progbar(len(plan), unit_name="tile") if progress else None
+    done, buffer, start = 0, None, 0
+    for i, (r0, r1) in enumerate(plan.rows):
+        new = np.zeros((r1 - r0, big_w, bands), np.float32)
+        if buffer is not None and start + len(buffer) > r0:
+            new[: start + len(buffer) - r0] = buffer[r0 - start :]
+        buffer, start = new, r0
+        for group in _batches(plan.cols, batch_size):
+            lrs, hrs = [], []
+            for j in group:
+                (a, b, c, d), _ = _tile_inputs(plan, i, j)
+                c0, c1 = plan.cols[j]
+                lrs.append(_read(lr, a, b, c, d))
+                hrs.append(_read(hr, r0, r1, c0, c1))
+            if m.kind == "model" and len(lrs) < batch_size and m.backend == "jax":
+                # A constant batch size: JAX compiles `predict_on_batch` once per shape.
+                lrs += [lrs[0]] * (batch_size - len(lrs))
+                hrs += [hrs[0]] * (batch_size - len(hrs))
+            lrs, hrs = scale_inputs(np.stack(lrs), np.stack(hrs), divisor)
+            preds = m(lrs, hrs, plan.scale, srf, psf_fwhm)[: len(group)]
+            if divisor is not None:
+                preds = preds * np.float32(divisor)
+            for j, pred in zip(group, preds):
+                c0, c1 = plan.cols[j]
+                buffer[:, c0:c1] += _weighted(pred, plan, i, j)
+            done += len(group)
+            if bar is not None:
+                bar.update(done)
+        stop = plan.rows[i + 1][0] if i + 1 < len(plan.rows) else big_h
+        result[r0:stop, 0:big_w, :] = buffer[: stop - r0]
+    return result
+
+
+def fuse(
+    lr_hsi,
+    hr_msi,
+    method,
+    *,
+    scale=None,
+    tile=None,
+    overlap=None,
+    batch_size=1,
+    progress=False,
+    out=None,
+    srf=None,
+    psf_fwhm=None,
+):
+    """Fuses a whole scene of any size, tile by tile, with a preset, a model or a classical
+    method.
+
+    The scene is cut into overlapping tiles (HR pixels) aligned to the scale and to the
+    model's window/patch multiple (`model.fuse_multiple`), so every tile sees the windows and
+    patches of a one-pass run at the same places; border tiles are shifted back to end on the
+    scene's edge and a scene not larger than a tile runs in one pass. Tiles are cross-faded
+    with separable raised-cosine (Hann) weights over their overlaps that sum to one, and each
+    output row is written once, when final, from a strip buffer of one tile row: the peak
+    memory depends on the tile and the scene width, not its height.
+
+    Defaults: a zoo model uses its class's `fuse_tile` / `fuse_overlap` (see docs/fuse.md for
+    the measurements behind them; `128` / `tile // 4` for models without them). Classical
+    methods (`keras_hsifusion.baselines.METHODS`, most of which fit regressions on the whole
+    image) run in one pass when about four float32 copies of the output fit in the available
+    memory, else in tiles of 512 with an overlap of 64; `tile=` forces tiles.
+
+    Normalisation: a preset (by name or folder, or a model carrying its card as
+    `model.preset_card`) whose card has a `normalisation` entry gets its input divided by one
+    constant, the maximum of `lr_hsi` (or the card's `normalisation.divisor` when it is a
+    number), and its output multiplied back, so the result is in the units of the input. A
+    model without a card sees the input as given. Integer inputs are converted to float32.
+
+    Args:
+        lr_hsi: `(h, w, C)` channels-last array: numpy (any float or integer dtype), an
+            array-like that reads blocks on slicing (np.memmap, h5py/zarr dataset), or a
+            Dask array.
+        hr_msi: `(scale*h, scale*w, c)` array of the same kinds.
+        method: a preset name (`keras_hsifusion.list_presets()`), a preset folder, a
+            `FusionModel`, or a classical method name (`keras_hsifusion.baselines.METHODS`).
+        scale: resolution ratio; defaults to the model's scale, or `H // h`.
+        tile: tile side in HR pixels (int or `(rows, cols)`), a multiple of the alignment
+            (the scale for classical methods); None for the defaults above.
+        overlap: least overlap of neighbouring tiles in HR pixels, `0 <= overlap < tile`,
+            rounded up so that `tile - overlap` is a multiple of the alignment. Defaults to
+            the model's `fuse_overlap` (classical: 64, at most `tile // 2`).
+        batch_size: tiles of equal shape per model call (models only). Default 1.
+        progress: show a `keras.utils.Progbar` over the tiles. Default False.
+        out: None (return a new float32 array), or a target supporting
+            `out[r0:r1, c0:c1, :] = block` with shape `(H, W, C)` (np.memmap, h5py or zarr
+            dataset, a raster writer): every row is written once and `out` is returned.
+        srf: `(C, c)` spectral response for classical methods that use one.
+        psf_fwhm: PSF FWHM in HR pixels for classical methods that use one.
+
+    Returns:
+        the fused `(H, W, C)` float32 numpy array, or `out`. With Dask inputs: a float32 Dask
+        array computed over the same tiles, identical to the in-memory result (`batch_size`
+        1), unless `out` is given (then it is stored into `out`, which is returned).
+
+    Raises:
+        ValueError / TypeError: bad shapes, band counts, `tile` or `overlap` (naming the
+            argument and the value), an unknown `method` (naming the choices).
+        MemoryError: when the in-memory output cannot fit (before allocating it); pass
+            `out=`.
+
+    Examples:
+    >>> import numpy as np, keras_hsifusion as khf
+    >>> rng = np.random.default_rng(0)
+    >>> lr, hr = rng.random((40, 40, 6)), rng.random((160, 160, 3))
+    >>> fused = khf.fuse(lr, hr, "bicubic", tile=64, overlap=32)
+    >>> fused.shape, fused.dtype
+    ((160, 160, 6), dtype('float32'))
+    >>> one_pass = khf.fuse(lr, hr, "bicubic")
+    >>> bool(np.abs(fused - one_pass).max() < 1e-5)  # a local method: reassembled exactly
+    True
+    """
+    m = resolve_method(method)
+    lr_hsi, hr_msi = _check_image("lr_hsi", lr_hsi), _check_image("hr_msi", hr_msi)
+    scale = _check_shapes(m, lr_hsi, hr_msi, scale)
+    if m.kind == "model" and (srf is not None or psf_fwhm is not None):
+        raise ValueError(
+            "`srf` and `psf_fwhm` are used by classical methods only. Received: "
+            f"srf of type {type(srf).__name__}, psf_fwhm={psf_fwhm!r} with method={m.name!r}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size}")
+    big_h, big_w, bands = hr_msi.shape[0], hr_msi.shape[1], lr_hsi.shape[-1]
+    plan = _plan(m, (big_h, big_w), bands, scale, tile, overlap)
+    if out is not None:
+        _check_out(out, (big_h, big_w, bands))
+    if _is_dask(lr_hsi) or _is_dask(hr_msi):
+        from keras_hsifusion.inference._dask import fuse_dask
+
+        result = fuse_dask(m, lr_hsi, hr_msi, plan, srf, psf_fwhm)
+        if out is None:
+            return result
+        result.store(out, lock=True)
+        return out
+    divisor = m.divisor
+    if divisor == "max":
+        divisor = _array_max(lr_hsi)
+        divisor = divisor if divisor > 0 else None
+    if out is None:
+        _memory_guard(plan, bands)
+    return _fuse_numpy(
+        m, lr_hsi, hr_msi, plan, out, int(batch_size), progress, srf, psf_fwhm, divisor
+    )

@@ -1,0 +1,148 @@
+"""How `fuse` runs a method: a preset, a zoo model or a classical method as one callable.
+
+`resolve_method` turns what the user passed into a `_Method` (picklable, for Dask workers)
+with the model's tiling defaults and the preset card's input normalisation; `fuse_tile`
+fuses one tile with it (normalising and restoring the input units).
+"""
+
+import numbers
+import os
+
+import keras
+import numpy as np
+
+__all__ = ["fuse_tile", "resolve_method", "scale_inputs"]
+
+# Models without their own `fuse_tile` / `fuse_overlap` class attributes.
+MODEL_TILE = 128
+MODEL_OVERLAP_FRACTION = 4  # overlap = tile // 4
+
+
+def _card_divisor(card):
+    """How a preset card says to normalise: None (no card or entry), "max" or a number."""
+    norm = (card or {}).get("normalisation")
+    if not norm:
+        return None
+    divisor = norm.get("divisor", "max_lr_hsi") if isinstance(norm, dict) else "max_lr_hsi"
+    if isinstance(divisor, numbers.Real) and not isinstance(divisor, bool) and divisor > 0:
+        return float(divisor)
+    if divisor in ("max", "max_lr_hsi"):
+        return "max"
+    raise ValueError(f"Unknown `normalisation.divisor` in the preset card: {divisor!r}")
+
+
+class _Method:
+    """A resolved `method`: fuses float32 numpy batches; picklable (for Dask workers).
+
+    Attributes: `kind` ("model" or "classical"), `name`, `scale` (None for classical),
+    `hsi_bands` / `msi_bands` (None for classical), `multiple` (HR alignment of tiles, or
+    None: the scale), `tile` / `overlap` (defaults, or None), `divisor` (None, "max" or a
+    number: the preset normalisation).
+    """
+
+    def __init__(self, kind, name, model=None, fn=None, preset=None, card=None):
+        self.kind, self.name, self.preset = kind, name, preset
+        self._model, self.fn = model, fn
+        self.divisor = _card_divisor(card)
+        self.scale = self.hsi_bands = self.msi_bands = self.multiple = None
+        self.tile = self.overlap = None
+        if kind == "model":
+            self.scale = int(model.scale)
+            self.hsi_bands = getattr(model, "hsi_bands", None)
+            self.msi_bands = getattr(model, "msi_bands", None)
+            multiple = int(getattr(model, "fuse_multiple", None) or self.scale)
+            self.multiple = multiple * self.scale // np.gcd(multiple, self.scale)
+            tile = getattr(model, "fuse_tile", None) or MODEL_TILE
+            self.tile = -(-int(tile) // self.multiple) * self.multiple
+            overlap = getattr(model, "fuse_overlap", None)
+            self.overlap = int(overlap if overlap is not None else tile // MODEL_OVERLAP_FRACTION)
+        self.backend = keras.backend.backend()
+
+    @property
+    def model(self):
+        if self._model is None:  # on a Dask worker: reload the preset (cached per process)
+            self._model = _load_preset(self.preset)
+        return self._model
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if self.preset is not None:
+            state["_model"] = None  # workers load the preset from its files
+        return state
+
+    def __call__(self, lr, hr, scale, srf=None, psf_fwhm=None):
+        """`lr (B, h, w, C)`, `hr (B, H, W, c)` float32 numpy -> `(B, H, W, C)` float32."""
+        if self.kind == "classical":
+            out = [self.fn(a, b, scale, srf=srf, psf_fwhm=psf_fwhm) for a, b in zip(lr, hr)]
+            return np.stack([np.asarray(o, dtype=np.float32) for o in out])
+        inputs = {"lr_hsi": lr, "hr_msi": hr}
+        model = self.model
+        if keras.backend.backend() == "tensorflow":
+            # Eager: tracing a fusion network costs tens of seconds per tile shape.
+            out = model(inputs, training=False)
+        else:  # torch: no autograd graph; JAX: compiled once per tile shape
+            out = model.predict_on_batch(inputs)
+        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+
+
+_PRESET_CACHE = {}
+
+
+def _load_preset(folder):
+    from keras_hsifusion import presets
+
+    key = (os.path.abspath(folder), presets.load_card(folder)["sha256"])
+    if key not in _PRESET_CACHE:
+        _PRESET_CACHE.clear()  # keep one model: a process fuses with one preset at a time
+        _PRESET_CACHE[key] = presets.load_preset(folder)
+    return _PRESET_CACHE[key]
+
+
+def resolve_method(method):
+    """The `_Method` of a preset name, a preset folder, a `FusionModel` or a classical name.
+
+    Classical names are looked up in `keras_hsifusion.baselines.METHODS` at call time.
+    """
+    from keras_hsifusion import baselines, presets
+
+    # A zoo model (`FusionModel`), recognised by its interface so that this module and
+    # `applications.fusion_model` (whose `fuse` calls here) do not import each other.
+    if isinstance(method, keras.Model) and all(
+        hasattr(method, a) for a in ("scale", "hsi_bands", "msi_bands")
+    ):
+        card = getattr(method, "preset_card", None)
+        return _Method("model", method.name, model=method, card=card)
+    if isinstance(method, (str, os.PathLike)):
+        name = os.fspath(method)
+        if name in baselines.METHODS:
+            return _Method("classical", name, fn=baselines.METHODS[name])
+        shipped = presets._shipped()
+        folder = shipped.get(name)
+        if folder is None and os.path.isfile(os.path.join(name, presets.CARD_FILE)):
+            folder = name
+        if folder is not None:
+            card = presets.load_card(folder)
+            model = _load_preset(folder)
+            return _Method("model", name, model=model, preset=folder, card=card)
+        raise ValueError(
+            "Unknown `method`. Expected a preset name "
+            f"{sorted(shipped)}, a preset folder, a classical method "
+            f"{sorted(baselines.METHODS)} or a FusionModel. Received: method={method!r}"
+        )
+    raise TypeError(
+        "`method` must be a preset name or folder, a classical method name or a FusionModel. "
+        f"Received: method of type {type(method).__name__}"
+    )
+
+
+def scale_inputs(lr, hr, divisor):
+    if divisor is not None:
+        lr, hr = lr / np.float32(divisor), hr / np.float32(divisor)
+    return lr, hr
+
+
+def fuse_tile(m, lr, hr, scale, srf, psf_fwhm, divisor):
+    """One tile, `(h, w, C)` and `(H, W, c)` float32 -> the fused `(H, W, C)` float32."""
+    lr, hr = scale_inputs(lr, hr, divisor)
+    pred = m(lr[None], hr[None], scale, srf, psf_fwhm)[0]
+    return pred * np.float32(divisor) if divisor is not None else pred
