@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_inputs"]
+__all__ = ["check_inputs", "per_image"]
 
 
 def _as_array(name, value):
@@ -106,3 +106,12 @@ def check_inputs(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     lr = np.asarray(lr, dtype=np.float32)
     hr = np.asarray(hr, dtype=np.float32)
     return lr, hr, scale, srf, psf_fwhm, batched
+
+
+def per_image(fn, lr, hr, batched, *args):
+    """`fn(lr_image, hr_image, *args)` in float64 on every image of the checked batches
+    `lr`, `hr` (from `check_inputs`); float32 out, batched like the input."""
+    out = np.stack(
+        [fn(a.astype(np.float64), b.astype(np.float64), *args) for a, b in zip(lr, hr)]
+    ).astype(np.float32)
+    return out if batched else out[0]

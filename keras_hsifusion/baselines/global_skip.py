@@ -30,15 +30,7 @@ def bicubic(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     be `scale` times that of the LR-HSI); `srf` and `psf_fwhm` are accepted for the common
     signature of `keras_hsifusion.baselines` and not used.
 
-    Args:
-        lr_hsi: `(h, w, C)` or `(B, h, w, C)` array.
-        hr_msi: `(scale*h, scale*w, c)` or `(B, scale*h, scale*w, c)` array.
-        scale: integer resolution ratio.
-        srf: `(C, c)` spectral response or None; unused.
-        psf_fwhm: PSF FWHM in HR pixels or None; unused.
-
-    Returns:
-        float32 numpy array `(scale*h, scale*w, C)` (batched like the input).
+    Arguments and result as every baseline (`keras_hsifusion.baselines`).
 
     Examples:
     >>> bicubic(np.ones((4, 4, 5)), np.ones((16, 16, 3)), scale=4).shape

@@ -3,7 +3,7 @@
 import numpy as np
 
 from keras_hsifusion.baselines._estimation import gaussian_down_sample
-from keras_hsifusion.baselines._inputs import check_inputs
+from keras_hsifusion.baselines._inputs import check_inputs, per_image
 from keras_hsifusion.baselines._resampling import (
     apply_axes,
     interp23tap_matrix,
@@ -62,20 +62,14 @@ def glp(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None, fir1="matlab"):
     signature and not used; the low-pass always has FWHM `scale` as in the reference, so
     `psf_fwhm` is not used either.
 
+    Arguments and result as every baseline (`keras_hsifusion.baselines`, `scale` at least 2:
+    `fir1(44, 1)` is not a filter; computed in float64), and:
+
     Args:
-        lr_hsi: `(h, w, C)` or `(B, h, w, C)` array.
-        hr_msi: `(scale*h, scale*w, c)` or `(B, scale*h, scale*w, c)` array.
-        scale: integer resolution ratio, at least 2 (`fir1(44, 1)` is not a filter).
-        srf: `(C, c)` spectral response or None; unused.
-        psf_fwhm: PSF FWHM in HR pixels or None; unused.
         fir1: `"matlab"` (default, the reference run in MATLAB) or `"octave"`: the design of
             the interpolation filter; GNU Octave's `signal` package designs `fir1` by
             frequency sampling, about 1e-3 away from MATLAB's taps
             (`_resampling.fir1_lowpass`).
-
-    Returns:
-        float32 numpy array `(scale*h, scale*w, C)` (batched like the input), computed in
-        float64.
 
     Examples:
     >>> rng = np.random.default_rng(0)
@@ -87,7 +81,4 @@ def glp(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None, fir1="matlab"):
         raise ValueError(f"`scale` must be at least 2 for `glp`. Received: scale={scale}")
     if fir1 not in ("matlab", "octave"):
         raise ValueError(f"`fir1` must be 'matlab' or 'octave'. Received: fir1={fir1!r}")
-    out = np.stack(
-        [_glp_one(a.astype(np.float64), b.astype(np.float64), scale, fir1) for a, b in zip(lr, hr)]
-    ).astype(np.float32)
-    return out if batched else out[0]
+    return per_image(_glp_one, lr, hr, batched, scale, fir1)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_hsifusion.baselines._inputs import check_inputs
+from keras_hsifusion.baselines._inputs import check_inputs, per_image
 from keras_hsifusion.baselines._resampling import resize
 
 __all__ = ["gsa"]
@@ -74,16 +74,7 @@ def gsa(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     signature of `keras_hsifusion.baselines` and not used; the reference uses no PSF either
     (`psf_fwhm` is not used).
 
-    Args:
-        lr_hsi: `(h, w, C)` or `(B, h, w, C)` array.
-        hr_msi: `(scale*h, scale*w, c)` or `(B, scale*h, scale*w, c)` array.
-        scale: integer resolution ratio.
-        srf: `(C, c)` spectral response or None; unused.
-        psf_fwhm: PSF FWHM in HR pixels or None; unused.
-
-    Returns:
-        float32 numpy array `(scale*h, scale*w, C)` (batched like the input), computed in
-        float64.
+    Arguments and result as every baseline (`keras_hsifusion.baselines`); computed in float64.
 
     Examples:
     >>> rng = np.random.default_rng(0)
@@ -91,7 +82,4 @@ def gsa(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     (32, 32, 5)
     """
     lr, hr, scale, _, _, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
-    out = np.stack(
-        [_gsa_one(a.astype(np.float64), b.astype(np.float64)) for a, b in zip(lr, hr)]
-    ).astype(np.float32)
-    return out if batched else out[0]
+    return per_image(_gsa_one, lr, hr, batched)

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.optimize import nnls
 
-from keras_hsifusion.baselines._inputs import check_inputs
+from keras_hsifusion.baselines._inputs import check_inputs, per_image
 from keras_hsifusion.baselines._resampling import resize
 
 __all__ = ["sfim"]
@@ -43,16 +43,7 @@ def sfim(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     (`psf_fwhm` is not used). Where a synthetic LR pixel is exactly 0 (an all-zero HSI band)
     the reference divides by zero (NaN); here that ratio is 0.
 
-    Args:
-        lr_hsi: `(h, w, C)` or `(B, h, w, C)` array.
-        hr_msi: `(scale*h, scale*w, c)` or `(B, scale*h, scale*w, c)` array.
-        scale: integer resolution ratio.
-        srf: `(C, c)` spectral response or None; unused.
-        psf_fwhm: PSF FWHM in HR pixels or None; unused.
-
-    Returns:
-        float32 numpy array `(scale*h, scale*w, C)` (batched like the input), computed in
-        float64.
+    Arguments and result as every baseline (`keras_hsifusion.baselines`); computed in float64.
 
     Examples:
     >>> rng = np.random.default_rng(0)
@@ -60,7 +51,4 @@ def sfim(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     (32, 32, 5)
     """
     lr, hr, scale, _, _, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
-    out = np.stack(
-        [_sfim_one(a.astype(np.float64), b.astype(np.float64)) for a, b in zip(lr, hr)]
-    ).astype(np.float32)
-    return out if batched else out[0]
+    return per_image(_sfim_one, lr, hr, batched)
