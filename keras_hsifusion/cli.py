@@ -222,6 +222,14 @@ def cmd_fuse(args, log):
     ):
         log(f"note: {args.output}: .npy files keep no georeferencing or wavelengths")
     method = _method(args.method)
+    from keras_hsifusion import baselines
+
+    classical = isinstance(method, str) and method in baselines.METHODS
+    if (srf is not None or args.psf_fwhm is not None) and not classical:
+        raise UserError(
+            f"--sensor and --psf-fwhm apply to classical methods only; {args.method} is a "
+            "model, which learned its sensor from its training data"
+        )
     import keras
 
     from keras_hsifusion.inference import fuse

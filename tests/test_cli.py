@@ -215,6 +215,18 @@ def test_footprint_mismatch_is_one_line_and_exit_1(pair, tmp_path, capsys, chang
         main(["fuse", str(folder / "lr_hsi.tif"), bad, "-m", "bicubic", "-o", str(out), "--debug"])
 
 
+def test_sensor_options_with_a_model_are_one_line_errors(pair, tmp_path, capsys):
+    folder, _ = pair
+    out = tmp_path / "fused.tif"
+    lr, hr = str(folder / "lr_hsi.tif"), str(folder / "hr_msi.tif")
+    for option in (["--sensor", "sentinel2a-10m"], ["--psf-fwhm", "4"]):
+        code = main(["fuse", lr, hr, "-m", "hssdct_indianpines_s2_x4", "-o", str(out), *option])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(err) == 1
+        assert "apply to classical methods only" in err[0] and "hssdct_indianpines_s2_x4" in err[0]
+        assert not out.exists() and _no_temporary_files(tmp_path)
+
+
 def test_existing_output_is_refused_and_interruptions_leave_nothing(
     pair, tmp_path, capsys, monkeypatch
 ):
