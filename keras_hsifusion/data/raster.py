@@ -449,41 +449,33 @@ def _read_other(path, key, layout, bands):
     partial = None
     if bands is not None and layout == "hwc" and ext in (".h5", ".hdf5", ".he5", ".npy"):
         partial = _read_bands_only(path, key, bands)  # large outputs: read 3 bands, not all
-    if partial is not None:
+    if partial is not None:  # only the requested bands were read
         cube, wl = partial
         crs = transform = nodata = names = None
         if ext != ".npy":
             crs, transform, nodata, names = _read_h5_meta(path, key)
             names = None if names is None else [names[int(b)] for b in bands]
-        return Raster(
-            cube,
-            crs=crs,
-            transform=transform,
-            nodata=nodata,
-            wavelengths=wl,
-            band_names=names,
-            path=path,
-        )
-    cube, wl = _io.read_cube(path, key=key, layout=layout)
-    crs = transform = nodata = names = None
-    if ext in (".h5", ".hdf5", ".he5") or (ext == ".mat" and h5py.is_hdf5(path)):
-        crs, transform, nodata, names = _read_h5_meta(path, key)
-    elif ext == ".mat":
-        import scipy.io
+    else:
+        cube, wl = _io.read_cube(path, key=key, layout=layout)
+        crs = transform = nodata = names = None
+        if ext in (".h5", ".hdf5", ".he5") or (ext == ".mat" and h5py.is_hdf5(path)):
+            crs, transform, nodata, names = _read_h5_meta(path, key)
+        elif ext == ".mat":
+            import scipy.io
 
-        entries = scipy.io.loadmat(path, variable_names=["crs", "transform", "nodata"])
-        crs, transform, nodata, names = _georef_from(entries)
-    elif ext == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            entries = {k: data[k] for k in ("crs", "transform", "nodata") if k in data.files}
-        crs, transform, nodata, names = _georef_from(entries)
-    if names is not None and len(names) != cube.shape[-1]:
-        names = None
-    if bands is not None:
-        idx = [int(b) for b in bands]
-        cube = cube[..., idx]
-        wl = None if wl is None else wl[idx]
-        names = None if names is None else [names[i] for i in idx]
+            entries = scipy.io.loadmat(path, variable_names=["crs", "transform", "nodata"])
+            crs, transform, nodata, names = _georef_from(entries)
+        elif ext == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                entries = {k: data[k] for k in ("crs", "transform", "nodata") if k in data.files}
+            crs, transform, nodata, names = _georef_from(entries)
+        if names is not None and len(names) != cube.shape[-1]:
+            names = None
+        if bands is not None:
+            idx = [int(b) for b in bands]
+            cube = cube[..., idx]
+            wl = None if wl is None else wl[idx]
+            names = None if names is None else [names[i] for i in idx]
     return Raster(
         cube,
         crs=crs,
