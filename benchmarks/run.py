@@ -6,6 +6,8 @@
     python benchmarks/run.py --model my_model.keras --sizes 256x256
     python benchmarks/run.py --import my_models --model my_net  # a model my_models registers
     python benchmarks/run.py --official hssdct=/path/to/HSSDCT msst_net=/path/to/MSST-Net
+    python benchmarks/run.py --modes train --compiles default --allocator default tuned \
+        --official hssdct=/path/to/HSSDCT     # training steps, both allocator settings
 
 The logic lives in keras_hsifusion.profiling.benchmark; models and sizes come from the zoo
 registry (keras_hsifusion.applications.registry); the official-code timing harness is
@@ -14,13 +16,15 @@ tools/official_harness.py. See docs/benchmarks.md.
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import platform
 import sys
 
 from keras_hsifusion.applications.registry import model_names
-from keras_hsifusion.profiling import benchmark
+from keras_hsifusion.profiling import benchmark, native
+from keras_hsifusion.utils.allocator import malloc_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,7 +69,30 @@ def parse(argv=None):
     p.add_argument("--model", help=f"one model instead of --models: {names} or a .keras file")
     p.add_argument("--sizes", nargs="+", default=["small"], help="small, default, or HxW")
     p.add_argument("--modes", nargs="+", default=["forward", "train"], choices=benchmark.MODES)
-    p.add_argument("--compiles", nargs="+", default=["eager", "jit"], choices=benchmark.COMPILES)
+    p.add_argument(
+        "--compiles",
+        nargs="+",
+        default=["eager", "jit"],
+        choices=benchmark.COMPILES,
+        help="eager, graph (tf.function without XLA), jit (XLA / torch.compile), default "
+        "(what `khf train` uses on each backend)",
+    )
+    p.add_argument(
+        "--allocator",
+        nargs="+",
+        default=["default"],
+        choices=["default", "tuned"],
+        help="glibc malloc settings of every worker, ours and the official code's: default, "
+        "or tuned (keras_hsifusion.utils.allocator); each setting is its own set of rows",
+    )
+    p.add_argument(
+        "--machine-peak",
+        type=float,
+        default=None,
+        metavar="GFLOPS",
+        help="float32 peak used for '%% machine peak' (default: measured first, the best "
+        "4096^2 matmul of every installed backend's kernels)",
+    )
     p.add_argument("--dtypes", nargs="+", default=["float32"], choices=benchmark.DTYPES)
     p.add_argument(
         "--exclude",
@@ -91,6 +118,7 @@ def parse(argv=None):
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", help=argparse.SUPPRESS)
     p.add_argument("--official-worker", help=argparse.SUPPRESS)
+    p.add_argument("--peak-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.model and args.model not in names and not args.model.endswith(".keras"):
         p.error(f"--model takes one of {names} or a path to a .keras file: {args.model!r}")
@@ -112,15 +140,19 @@ def parse(argv=None):
 
 def run_worker(args):
     """What one worker process measures: its backend's rows, or the official code's."""
+    if args.peak_worker:
+        native.set_threads(args.threads)
+        return {"meta": {"kernel_peaks": native.kernel_peaks()}, "results": []}
     if args.official_worker:
         kind, harness = args.official_worker, official_harness()
         sizes = benchmark.model_sizes(kind)
         rows = [
             harness.official_worker(
-                kind, args.official[kind], s, args.iters, args.warmup, args.threads
+                kind, args.official[kind], s, args.iters, args.warmup, args.threads, mode
             )
             for s in args.sizes
             if s in sizes
+            for mode in args.modes
         ]
         return {"meta": {}, "results": rows}
     return benchmark.run_worker(
@@ -147,11 +179,29 @@ def main(argv=None):
             json.dump(data, f)
         return data
     forward = [a for a in argv if a != "--worker"]
-    merged = benchmark.run_backends(args.backends, forward, __file__)
-    for kind in args.official:
-        extra = benchmark.run_backends(["torch"], [*forward, "--official-worker", kind], __file__)
-        merged["results"] += extra["results"]
+    merged = {"meta": {}, "results": []}
+    kernels = {}
+    if args.machine_peak is None:
+        for backend in ("tensorflow", "jax", "torch"):
+            if importlib.util.find_spec(backend) is None:
+                continue
+            peak = benchmark.run_backends([backend], [*forward, "--peak-worker"], __file__)
+            kernels.update(peak["meta"].get(backend, {}).get("kernel_peaks", {}))
+        best = max(kernels, key=kernels.get) if kernels else None
+        merged["machine_peak"] = {"gflops": kernels.get(best), "kernel": best, "all": kernels}
+    else:
+        merged["machine_peak"] = {"gflops": args.machine_peak, "kernel": "given"}
+    print(f"machine float32 peak: {merged['machine_peak']}")
+    for allocator in args.allocator:
+        env = malloc_env() if allocator == "tuned" else dict.fromkeys(malloc_env())
+        part = benchmark.run_backends(args.backends, forward, __file__, env)
+        for kind in args.official:
+            worker = [*forward, "--official-worker", kind]
+            part["results"] += benchmark.run_backends(["torch"], worker, __file__, env)["results"]
+        merged["meta"].update(part["meta"])
+        merged["results"] += part["results"]
     benchmark.add_speedups(merged["results"])
+    benchmark.add_machine_peak(merged["results"], merged["machine_peak"]["gflops"])
     merged["command"] = " ".join(["python", "benchmarks/run.py", *argv])
     merged["machine"] = f"{platform.platform()}, {os.cpu_count()} logical CPUs"
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
@@ -160,10 +210,14 @@ def main(argv=None):
     table = benchmark.markdown_table(merged["results"])
     with open(args.out + ".md", "w") as f:
         f.write(f"Command: `{merged['command']}`\n\nMachine: {merged['machine']}\n\n")
+        peak = merged["machine_peak"]
+        f.write(f"Machine float32 peak: {peak['gflops']:.0f} GFLOP/s ({peak['kernel']}")
+        f.write(f"; every kernel: {peak['all']})\n\n" if peak.get("all") else ")\n\n")
         for backend, meta in merged["meta"].items():
             f.write(
                 f"- {backend}: {meta['framework']}, keras {meta['keras']}, "
-                f"{meta['device']}, matmul peak GFLOP/s {meta['matmul_peak_gflops']}\n"
+                f"{meta['device']}, compiled 2048^2 matmul GFLOP/s "
+                f"{meta['matmul_peak_gflops']}\n"
             )
         f.write("\n" + table + "\n")
     chart = benchmark.bar_chart(merged["results"], args.out + ".png")

@@ -5,6 +5,7 @@ import json
 import pathlib
 
 import keras
+import numpy as np
 import pytest
 from conftest import BACKEND
 
@@ -163,3 +164,110 @@ def test_committed_results_stay_valid():
                     out = model.compute_output_shape(shapes)
                     pixels = out[1] * out[2]
                     assert row["hr_mpix_per_s"] == pytest.approx(pixels / row["median_s"] / 1e6)
+
+
+def test_compile_modes_and_the_fit_default():
+    from keras_hsifusion.training.runner import resolve_jit_compile, resolve_run_eagerly
+
+    jit, eager, name = benchmark.compile_flags("default")
+    assert (jit, eager) == (resolve_jit_compile("auto"), resolve_run_eagerly("auto"))
+    assert name == {"jax": "jit", "torch": "eager", "tensorflow": name}[BACKEND]
+    assert benchmark.compile_flags("graph") == (False, False, "graph")
+    assert benchmark.compile_flags("jit") == (True, False, "jit")
+    with pytest.raises(ValueError, match="compile_mode.*'xla'"):
+        benchmark.compile_flags("xla")
+
+
+def test_training_steps_use_the_official_loss_and_optimizer():
+    from keras_hsifusion.losses import HSSDCTJointLoss
+
+    loss, opt = benchmark.training_step_setup("hssdct")
+    assert isinstance(loss, HSSDCTJointLoss) and type(opt).__name__ == "Adam"
+    assert float(opt.learning_rate) == pytest.approx(5.5e-5) and opt.epsilon == 1e-8
+    loss, opt = benchmark.training_step_setup("msst_net")
+    assert type(opt).__name__ == "AdamW" and opt.weight_decay == pytest.approx(2e-5)
+    assert float(opt.learning_rate) == pytest.approx(1e-3) and opt.beta_2 == 0.999
+    value = keras.ops.convert_to_numpy(loss(np.zeros((1, 2)), np.full((1, 2), 0.5)))
+    assert np.mean(value) == pytest.approx(0.5)  # L1
+    loss, opt = benchmark.training_step_setup("my_model.keras")
+    value = keras.ops.convert_to_numpy(loss(np.zeros((1, 2)), np.ones((1, 2))))
+    assert type(opt).__name__ == "Adam" and np.mean(value) == 1
+
+
+def test_speedups_match_mode_and_allocator_and_machine_peak():
+    def row(backend, median, mode="train", allocator="tuned"):
+        return dict(
+            backend=backend,
+            model="hssdct",
+            size="small",
+            mode=mode,
+            ok=True,
+            median_s=median,
+            allocator=allocator,
+            achieved_gflops=10.0 / median,
+        )
+
+    rows = [
+        row("official-torch", 6.0),
+        row("official-torch", 9.0, allocator="default"),
+        row("torch", 3.0),
+        row("torch", 4.5, allocator="default"),
+        row("jax", 2.0, mode="forward"),
+    ]
+    benchmark.add_speedups(rows)
+    assert [r.get("vs_official") for r in rows] == [1.0, 1.0, 2.0, 2.0, None]
+    benchmark.add_machine_peak(rows, 20.0)
+    assert rows[2]["fraction_of_machine_peak"] == pytest.approx(10.0 / 3.0 / 20.0)
+    assert all("fraction_of_machine_peak" in r for r in rows)
+
+
+def test_kernel_peaks_name_each_kernel_of_the_backend():
+    from keras_hsifusion.profiling import native
+
+    peaks = native.kernel_peaks(n=128, repeats=2)
+    expected = {
+        "tensorflow": {"tensorflow tf.function", "tensorflow tf.function(jit_compile)"},
+        "jax": {"jax jax.jit"},
+        "torch": {"torch torch.matmul"},
+    }[BACKEND]
+    assert set(peaks) == expected and all(v > 0 for v in peaks.values())
+
+
+def test_workers_get_the_allocator_environment(tmp_path):
+    # `run_backends` starts `script --worker --worker-out OUT ...`; a None value removes a
+    # variable from the worker's environment (the "default" allocator rows).
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "out = sys.argv[sys.argv.index('--worker-out') + 1]\n"
+        "env = {k: os.environ.get(k) for k in ('MALLOC_MMAP_THRESHOLD_', 'KERAS_BACKEND')}\n"
+        "json.dump({'meta': env, 'results': []}, open(out, 'w'))\n"
+    )
+    from keras_hsifusion.utils.allocator import malloc_env
+
+    tuned = benchmark.run_backends(["jax"], [], str(script), malloc_env(), log=str)
+    assert tuned["meta"]["jax"] == {
+        "MALLOC_MMAP_THRESHOLD_": malloc_env()["MALLOC_MMAP_THRESHOLD_"],
+        "KERAS_BACKEND": "jax",
+    }
+    plain = benchmark.run_backends(["torch"], [], str(script), dict.fromkeys(malloc_env()), log=str)
+    assert plain["meta"]["torch"] == {"MALLOC_MMAP_THRESHOLD_": None, "KERAS_BACKEND": "torch"}
+
+
+def test_official_training_step_updates_the_weights():
+    # The harness's step on a stand-in network (the official code is never shipped): the
+    # MSST-Net step is torch's L1 + AdamW(1e-3, wd 2e-5), its result the loss as a float.
+    import torch
+
+    from tools.official_harness import official_training_step
+
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 2, 1)
+    x, y = (torch.rand(1, 3, 4, 4),), torch.rand(1, 2, 4, 4)
+    before = net.weight.detach().clone()
+    step = official_training_step("msst_net", None, net, x, y)
+    expected = float(torch.nn.functional.l1_loss(net(*x), y).detach())
+    assert step() == pytest.approx(expected, rel=1e-6)
+    assert net.training and not torch.equal(net.weight, before)
+    # AdamW's first step moves every weight by about lr (1e-3) against its gradient.
+    assert float((net.weight - before).abs().max()) == pytest.approx(1e-3, rel=0.05)

@@ -10,6 +10,7 @@ docs/benchmarks.md.
 import argparse
 import os
 import sys
+import types
 
 from keras_hsifusion.profiling import benchmark, count_flops, native
 
@@ -39,7 +40,6 @@ def _install_official_stand_ins():
     """Minimal stand-ins for the timm/ptflops helpers the official code imports, used only
     when those packages are absent (timm pulls a CUDA torch; neither is needed to run)."""
     import importlib.util
-    import types
 
     import torch
 
@@ -129,10 +129,58 @@ def build_official(kind, path, lr_bands, msi_bands):
     return net.eval()
 
 
-def official_worker(kind, path, size, iters=3, warmup=1, threads=None, log=print):
-    """Times the official PyTorch forward (float32, eager, `no_grad`) at a named size."""
+def official_training_step(kind, path, net, x, y):
+    """One training step of the official training script, as a callable: zero_grad, forward,
+    its loss, backward, optimiser step, and `loss.item()` (which synchronises).
+
+    HSSDCT (`train.py`, `--joint_loss 1`): SmoothL1 + 0.1 `sam_loss` + 0.1 `BandWiseMSE`
+    (`trainOps.py`), Adam lr 5.5e-5, no weight decay. MSST-Net (`main.py`, `trainer.py`):
+    L1, AdamW lr 1e-3, betas (0.9, 0.999), weight decay 2e-5.
+    """
+    import torch
+
+    net.train()
+    if kind == "hssdct":
+        if "pywt" not in sys.modules:
+            try:
+                import pywt  # noqa: F401 - trainOps imports it for a loss the step does not use
+            except ImportError:
+                sys.modules["pywt"] = types.ModuleType("pywt")
+        sys.path.insert(0, os.path.abspath(path))
+        from trainOps import BandWiseMSE, sam_loss
+
+        smooth_l1 = torch.nn.SmoothL1Loss()
+        optimizer = torch.optim.Adam(net.parameters(), lr=5.5e-5, weight_decay=0)
+
+        def loss_fn(out):
+            return smooth_l1(out, y) + 0.1 * sam_loss(out, y) + 0.1 * BandWiseMSE(out, y)
+
+    else:
+        l1 = torch.nn.L1Loss()
+        optimizer = torch.optim.AdamW(
+            net.parameters(), lr=1e-3, betas=(0.9, 0.999), weight_decay=2e-5
+        )
+
+        def loss_fn(out):
+            return l1(out, y)
+
+    def step():
+        optimizer.zero_grad()
+        loss = loss_fn(net(*x))
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def official_worker(kind, path, size, iters=3, warmup=1, threads=None, mode="forward", log=print):
+    """Times the official PyTorch forward (float32, eager, `no_grad`) or training step
+    (`official_training_step`) at a named size."""
     if kind not in OFFICIAL_KINDS:
         raise ValueError(f"`kind` must be one of {OFFICIAL_KINDS}. Received: {kind!r}")
+    if mode not in benchmark.MODES:
+        raise ValueError(f"`mode` must be one of {benchmark.MODES}. Received: {mode!r}")
     import torch
 
     if threads:
@@ -142,24 +190,29 @@ def official_worker(kind, path, size, iters=3, warmup=1, threads=None, log=print
         "backend": "official-torch",
         "model": kind,
         "size": size,
-        "mode": "forward",
+        "mode": mode,
         "compile": "eager",
         "dtype": "float32",
         "batch": 1,
+        "allocator": benchmark.allocator_setting(),
     }
     try:
         net = build_official(kind, path, lr[-1], hr[-1])
         x = (torch.rand(1, lr[-1], *lr[:2]), torch.rand(1, hr[-1], *hr[:2]))
+        if mode == "train":
+            fn = official_training_step(kind, path, net, x, torch.rand(1, lr[-1], *hr[:2]))
+        else:
 
-        def fn():
-            with torch.no_grad():
-                net(*x)
+            def fn():
+                with torch.no_grad():
+                    net(*x)
 
         native.reset_peak_memory()
         row.update(benchmark.measure(fn, warmup, iters, 0))
         # Our model is built only after the official one was measured (peak memory).
         model = benchmark.build_model(kind)
         flops = count_flops(model, {"lr_hsi": (1, *lr), "hr_msi": (1, *hr)}).total
+        flops *= 3 if mode == "train" else 1
         row.update(benchmark.rates(row["median_s"], 1, hr[0] * hr[1], flops))
     except Exception as e:  # noqa: BLE001 - reported in the table, the run goes on
         row.update(ok=False, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")

@@ -22,6 +22,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from keras_hsifusion import training
+    from keras_hsifusion.utils.allocator import tune_malloc
+
+    if argv is None:
+        tune_malloc()  # this process is ours (docs/benchmarks.md, "Allocator")
 
     config = training.load_config(args.config)
     out = args.out or os.path.join("runs", config["name"])

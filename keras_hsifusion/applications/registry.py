@@ -28,6 +28,10 @@ class ModelSpec:
             `validate(config) -> config`, and `prepare(context) -> fn(model)` run before
             fine-tuning (MSST-Net's MBAE/MPAE pretraining).
         presets_dir: folder of the shipped presets (one sub-folder each), or None.
+        training_step: the loss and optimiser of the official training script,
+            `{"loss": <keras_hsifusion.losses or Keras loss spec>, "optimizer": {"class":
+            ..., **arguments}}`: the benchmarks time a training step of ours with them next
+            to the official step. None: Adam and MAE.
     """
 
     name: str
@@ -36,6 +40,7 @@ class ModelSpec:
     benchmark_sizes: dict = dataclasses.field(default_factory=dict)
     recipe: object = None
     presets_dir: str = None
+    training_step: dict = None
 
 
 def register_model(spec):

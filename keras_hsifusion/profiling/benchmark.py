@@ -23,7 +23,11 @@ from keras_hsifusion.profiling import native
 from keras_hsifusion.profiling.flops import count_flops
 
 MODES = ("forward", "train")
-COMPILES = ("eager", "jit")
+# "graph": `run_eagerly=False, jit_compile=False` (a `tf.function` without XLA on TF; the
+# same as "eager" on torch, and op-by-op on JAX). "default": what the training runner and
+# `khf train` use on the active backend (`training.runner.resolve_*`), reported under the
+# mode it resolves to with `fit_default: true`.
+COMPILES = ("eager", "graph", "jit", "default")
 DTYPES = ("float32", "mixed_bfloat16")
 
 
@@ -90,6 +94,36 @@ def input_shapes(model, name, size, batch=1):
     return shapes
 
 
+def compile_flags(compile_mode):
+    """`(jit_compile, run_eagerly, resolved mode name)` of a `COMPILES` entry."""
+    if compile_mode == "default":
+        from keras_hsifusion.training.runner import resolve_jit_compile, resolve_run_eagerly
+
+        jit, eager = resolve_jit_compile("auto"), resolve_run_eagerly("auto")
+        graph = not (jit or eager) and native.backend() == "tensorflow"
+        return jit, eager, "jit" if jit else ("graph" if graph else "eager")
+    if compile_mode not in COMPILES:
+        raise ValueError(f"`compile_mode` must be one of {COMPILES}. Received: {compile_mode!r}")
+    return compile_mode == "jit", compile_mode == "eager", compile_mode
+
+
+def training_step_setup(name):
+    """`(loss, optimizer)` of a registered model's official training step (Adam/MAE else)."""
+    from keras_hsifusion.training.builders import build_loss, build_optimizer
+
+    step = None
+    if name in model_names():
+        step = _spec(name).training_step
+    step = step or {"loss": "mae", "optimizer": {"class": "Adam", "learning_rate": 1e-3}}
+    return build_loss(step["loss"]), build_optimizer(step["optimizer"])
+
+
+def allocator_setting():
+    """`"tuned"` when this process started with glibc's malloc thresholds raised
+    (`keras_hsifusion.utils.allocator.malloc_env`), else `"default"`."""
+    return "tuned" if os.environ.get("MALLOC_MMAP_THRESHOLD_") else "default"
+
+
 def _time(fn, warmup, iters, min_seconds):
     for _ in range(warmup):
         fn()
@@ -151,14 +185,17 @@ def benchmark_one(
     log=print,
 ):
     """Measures one configuration on the active backend and returns a result dict."""
+    jit, eager, resolved = compile_flags(compile_mode)
     row = {
         "backend": native.backend(),
         "model": os.path.basename(str(model_name)),
         "size": size,
         "mode": mode,
-        "compile": compile_mode,
+        "compile": resolved,
+        "fit_default": compile_flags("default")[2] == resolved,
         "dtype": dtype,
         "batch": batch,
+        "allocator": allocator_setting(),
     }
     try:
         keras.utils.clear_session(free_memory=True)
@@ -172,20 +209,20 @@ def benchmark_one(
         flops = count_flops(model, shapes).total
         out_shape = model.compute_output_shape(shapes if isinstance(x, dict) else shapes)
         out_shape = tuple(out_shape)
-        jit = compile_mode == "jit"
         if mode == "forward":
-            model.compile(jit_compile=jit, run_eagerly=not jit)
+            model.compile(jit_compile=jit, run_eagerly=eager)
             fn = lambda: model.predict_on_batch(x)  # noqa: E731 - returns numpy: synced
             step_flops = flops
         else:
             y = rng.random(out_shape, dtype=np.float32)
-            model.compile(optimizer="adam", loss="mae", jit_compile=jit, run_eagerly=not jit)
+            loss, optimizer = training_step_setup(model_name)
+            model.compile(optimizer=optimizer, loss=loss, jit_compile=jit, run_eagerly=eager)
             fn = lambda: model.train_on_batch(x, y)  # noqa: E731
             step_flops = 3 * flops  # forward + backward (2x): the usual convention
         row.update(measure(fn, warmup, iters, min_seconds))
         row.update(rates(row["median_s"], batch, out_shape[1] * out_shape[2], step_flops))
         if peak_gflops:
-            row["fraction_of_matmul_peak"] = row["achieved_gflops"] / peak_gflops
+            row["fraction_of_backend_peak"] = row["achieved_gflops"] / peak_gflops
     except Exception as e:  # noqa: BLE001 - one failing configuration must not stop the run
         row.update(ok=False, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300]}")
     log(progress_line(row))
@@ -274,11 +311,15 @@ def _excluded(patterns, backend, compile_mode, size, mode):
 
 
 def run_backends(backends, worker_argv, script, env=None, log=print):
-    """Runs `script --worker ...` once per backend in its own process; merges their JSON."""
+    """Runs `script --worker ...` once per backend in its own process; merges their JSON.
+
+    `env`: variables set for the workers; a value of None removes the variable.
+    """
     merged = {"meta": {}, "results": []}
     for backend in backends:
         out = f"/tmp/khf_bench_{backend}_{os.getpid()}.json"
         child_env = dict(os.environ, **(env or {}), KERAS_BACKEND=backend)
+        child_env = {k: v for k, v in child_env.items() if v is not None}
         cmd = [sys.executable, "-u", script, "--worker", "--worker-out", out, *worker_argv]
         proc = subprocess.Popen(
             cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -300,32 +341,46 @@ def run_backends(backends, worker_argv, script, env=None, log=print):
 
 def add_speedups(results):
     """Adds `vs_official` (official median / this median) to rows that have an official
-    float32 forward timing of the same model and size in `results`."""
+    float32 timing of the same model, size, mode (forward or training step) and allocator
+    setting in `results`."""
+
+    def key(r):
+        return r["model"], r["size"], r["mode"], r.get("allocator", "default")
+
     official = {
-        (r["model"], r["size"]): r["median_s"]
-        for r in results
-        if r["backend"] == "official-torch" and r.get("ok")
+        key(r): r["median_s"] for r in results if r["backend"] == "official-torch" and r.get("ok")
     }
     for r in results:
-        key = (r["model"], r["size"])
-        if r.get("ok") and r["mode"] == "forward" and key in official:
-            r["vs_official"] = official[key] / r["median_s"]
+        if r.get("ok") and key(r) in official:
+            r["vs_official"] = official[key(r)] / r["median_s"]
+    return results
+
+
+def add_machine_peak(results, peak_gflops):
+    """Adds `fraction_of_machine_peak`: achieved GFLOP/s over the machine's float32 matmul
+    peak (the best of `native.kernel_peaks` over every backend), the same for every row."""
+    for r in results:
+        if r.get("ok") and r.get("achieved_gflops") and peak_gflops:
+            r["fraction_of_machine_peak"] = r["achieved_gflops"] / peak_gflops
     return results
 
 
 def markdown_table(results):
     lines = [
-        "| backend | model | size | mode | compile | dtype | median ms | ± ms | first call s | "
-        "img/s | HR MP/s | GFLOP/s | % matmul peak | peak mem GiB | × official |",
-        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | model | size | mode | compile | dtype | allocator | median ms | ± ms | "
+        "first call s | img/s | HR MP/s | GFLOP/s | % machine peak | peak mem GiB | "
+        "× official |",
+        "|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        cells = [r["backend"], r["model"], r["size"], r["mode"], r["compile"], r["dtype"]]
+        compile_mode = r["compile"] + (" (fit default)" if r.get("fit_default") else "")
+        cells = [r["backend"], r["model"], r["size"], r["mode"], compile_mode, r["dtype"]]
+        cells.append(r.get("allocator", "default"))
         if not r.get("ok"):
             error = r.get("error", "")[:80]
             lines.append("| " + " | ".join(cells) + f" | failed: {error} |||||||||")
             continue
-        frac = r.get("fraction_of_matmul_peak")
+        frac = r.get("fraction_of_machine_peak")
         mem = r.get("peak_memory_bytes")
         cells += [
             f"{r['median_s'] * 1e3:.1f}",

@@ -348,6 +348,52 @@ def matmul_peak(n=2048, dtype="float32", repeats=5):
     return 2 * n**3 / best / 1e9
 
 
+def kernel_peaks(n=4096, repeats=5):
+    """Float32 GFLOP/s of an `n x n` matmul through each kernel path of the active backend.
+
+    TensorFlow: a `tf.function` graph (its oneDNN/Eigen kernel) and XLA; JAX: `jax.jit`;
+    PyTorch: `torch.matmul` (MKL/oneDNN; `torch.compile` calls the same kernel). The best
+    over all backends is the machine's float32 peak that the benchmark tables divide by.
+
+    Returns:
+        `{"<backend> <kernel>": GFLOP/s}` (best of `repeats` synchronised calls each).
+    """
+    import time
+
+    import numpy as np
+
+    a_np = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    name = backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        a = tf.constant(a_np)
+        kernels = {
+            "tf.function": tf.function(lambda x: tf.matmul(x, x), jit_compile=False),
+            "tf.function(jit_compile)": tf.function(lambda x: tf.matmul(x, x), jit_compile=True),
+        }
+    elif name == "jax":
+        import jax
+
+        a = jax.numpy.asarray(a_np)
+        kernels = {"jax.jit": jax.jit(lambda x: x @ x)}
+    else:
+        import torch
+
+        a = torch.from_numpy(a_np)
+        kernels = {"torch.matmul": lambda x: torch.matmul(x, x)}
+    out = {}
+    for kernel, fn in kernels.items():
+        sync(fn(a))
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            sync(fn(a))
+            best = min(best, time.perf_counter() - t0)
+        out[f"{name} {kernel}"] = 2 * n**3 / best / 1e9
+    return out
+
+
 def compile_function(fn):
     """`fn` compiled by the backend's compiler: jax.jit, tf.function(jit_compile), torch.compile."""
     name = backend()

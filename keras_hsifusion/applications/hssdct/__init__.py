@@ -16,6 +16,11 @@ SPEC = register_model(
             "default": ((64, 64, 172), (256, 256, 4)),
             "small": ((16, 16, 172), (64, 64, 4)),
         },
+        # Official train.py: SmoothL1 + 0.1 SAM + 0.1 band-wise MSE, torch Adam 5.5e-5 (eps 1e-8).
+        training_step={
+            "loss": "HSSDCTJointLoss",
+            "optimizer": {"class": "Adam", "learning_rate": 5.5e-5, "epsilon": 1e-8},
+        },
         presets_dir=os.path.join(os.path.dirname(__file__), "presets"),
     )
 )

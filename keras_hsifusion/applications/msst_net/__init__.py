@@ -20,6 +20,17 @@ SPEC = register_model(
             "small": ((16, 16, 31), (128, 128, 3)),
         },
         recipe=RECIPE,
+        # Official main.py / trainer.py: L1, AdamW(1e-3, betas (0.9, 0.999), decay 2e-5).
+        training_step={
+            "loss": "mae",
+            "optimizer": {
+                "class": "AdamW",
+                "learning_rate": 1e-3,
+                "beta_2": 0.999,
+                "weight_decay": 2e-5,
+                "epsilon": 1e-8,
+            },
+        },
         presets_dir=os.path.join(os.path.dirname(__file__), "presets"),
     )
 )

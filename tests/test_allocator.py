@@ -1,0 +1,70 @@
+"""glibc malloc tuning (keras_hsifusion.utils.allocator): what it changes, and its opt-out."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_hsifusion.utils import allocator
+from keras_hsifusion.utils.allocator import MMAP_THRESHOLD, malloc_env, tune_malloc
+
+# Allocates one 100 MiB block and reports where glibc took it from (mallinfo2: `hblkhd` =
+# bytes in mmapped blocks, `arena` = bytes of the heap).
+_PROBE = """
+import ctypes, importlib.util, json, sys
+# The module file alone: importing the package would import Keras and a backend (slow).
+spec = importlib.util.spec_from_file_location("allocator", sys.argv[2])
+allocator = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(allocator)
+applied = allocator.tune_malloc() if sys.argv[1] == "tune" else None
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+block = libc.malloc(ctypes.c_size_t(100 << 20))
+info = libc.mallinfo2()
+print(json.dumps({"applied": applied, "mmapped": info.hblkhd, "heap": info.arena}))
+"""
+
+
+def _probe(mode, **env):
+    child = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    child.pop("KHF_MALLOC_TUNING", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, mode, allocator.__file__],
+        env={**child, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_large_blocks_come_from_the_heap_once_tuned():
+    default = _probe("none")
+    assert default["mmapped"] >= 100 << 20  # glibc's default: a fresh mmap per large block
+    tuned = _probe("tune")
+    assert tuned["applied"] is True
+    assert tuned["mmapped"] < 100 << 20 and tuned["heap"] >= 100 << 20
+    # The environment variables of `malloc_env` give a new process the same setting.
+    from_env = _probe("none", **malloc_env())
+    assert from_env["mmapped"] < 100 << 20 and from_env["heap"] >= 100 << 20
+    # The opt-out keeps glibc's defaults.
+    off = _probe("tune", KHF_MALLOC_TUNING="0")
+    assert off["applied"] is False and off["mmapped"] >= 100 << 20
+
+
+def test_malloc_env_and_argument_checks():
+    assert malloc_env() == {
+        "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+        "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1),
+    }
+    for bad in (0, -5, 2**31, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="mmap_threshold"):
+            tune_malloc(mmap_threshold=bad)
+        with pytest.raises(ValueError, match="trim_threshold"):
+            malloc_env(trim_threshold=bad)
