@@ -335,3 +335,46 @@ def test_only_the_active_backend_framework_is_imported():
     assert loaded["after"] == loaded["keras"]
     others = set(loaded["after"]) - {BACKEND}
     assert others <= {"jax"}, others  # never tensorflow or torch under another backend
+
+
+_CACHE_PROBE = """
+import os, sys
+import jax, keras
+from keras_hsifusion.profiling import native
+path = native.enable_compilation_cache(sys.argv[1])
+f = jax.jit(lambda x: keras.ops.sum(keras.ops.tanh(x @ x)))
+f(jax.numpy.ones((64, 64))).block_until_ready()
+print(path, len(os.listdir(path)))
+"""
+
+
+def test_compilation_cache_keeps_jax_programs(tmp_path):
+    # In a JAX process: the compiled program lands in the given folder.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION")}
+    env.update(KERAS_BACKEND="jax", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    cache = tmp_path / "cache"
+    out = subprocess.run(
+        [sys.executable, "-c", _CACHE_PROBE, str(cache)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out[0] == str(cache) and int(out[1]) >= 1
+    # Other backends have nothing to enable; the switch turns it off.
+    if BACKEND != "jax":
+        assert native.enable_compilation_cache(tmp_path / "unused") is None
+    env["KHF_COMPILATION_CACHE"] = "0"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CACHE_PROBE.replace("print(path, len(os.listdir(path)))", "print(path)"),
+            str(tmp_path / "off"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["None"] and not (tmp_path / "off").exists()

@@ -22,10 +22,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from keras_hsifusion import training
+    from keras_hsifusion.profiling.native import enable_compilation_cache
     from keras_hsifusion.utils.allocator import tune_malloc
 
-    if argv is None:
-        tune_malloc()  # this process is ours (docs/benchmarks.md, "Allocator")
+    if argv is None:  # this process is ours (docs/benchmarks.md, "Allocator")
+        tune_malloc()
+        enable_compilation_cache()
 
     config = training.load_config(args.config)
     out = args.out or os.path.join("runs", config["name"])

@@ -410,6 +410,32 @@ def compile_function(fn):
     return torch.compile(fn)
 
 
+def enable_compilation_cache(path=None):
+    """Keeps JAX's compiled XLA programs on disk, so that a resumed or repeated run (`khf
+    train --resume`, the same model again) loads them instead of compiling for minutes.
+
+    JAX only (TensorFlow's XLA has no persistent cache; torch.compile keeps its own). Used
+    where the process is ours (`khf`, `python -m training.run`). `path` defaults to
+    `$JAX_COMPILATION_CACHE_DIR`, else `$XDG_CACHE_HOME/keras_hsifusion/jax` (`~/.cache/...`);
+    `KHF_COMPILATION_CACHE=0` turns it off.
+
+    Returns:
+        the cache folder, or None when not enabled (another backend, or turned off).
+    """
+    if backend() != "jax" or os.environ.get("KHF_COMPILATION_CACHE", "1") == "0":
+        return None
+    import jax
+
+    if path is None:
+        path = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if path is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(cache, "keras_hsifusion", "jax")
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", os.fspath(path))
+    return os.fspath(path)
+
+
 def set_threads(n):
     """Pins intra-op threads of the active backend's CPU runtime where it allows it."""
     if not n:
