@@ -14,6 +14,8 @@ modules, by job:
   `HeldOutMetrics`, `ExperimentCheckpoint`, `read_state`.
 - `runner`: `run_experiment` with resume, the recipe hooks of each model (`RecipeContext`,
   `ModelSpec.recipe`), `resolve_jit_compile`/`resolve_run_eagerly`.
+- `distributed`: the config's `distribution` (data parallel on JAX `keras.distribution`,
+  `tf.distribute` or `torch.distributed`): `setup_distribution`, `DistributedContext`.
 """
 
 from keras_hsifusion.training.builders import (
@@ -37,6 +39,12 @@ from keras_hsifusion.training.config import (
     load_config,
     validate_config,
 )
+from keras_hsifusion.training.distributed import (
+    DistributedContext,
+    ShardedBatches,
+    check_distribution,
+    setup_distribution,
+)
 from keras_hsifusion.training.runner import (
     RecipeContext,
     baseline_metrics,
@@ -50,14 +58,17 @@ __all__ = [
     "DEFAULT_DATA",
     "MONITORS",
     "AutoencoderPatches",
+    "DistributedContext",
     "ExperimentCheckpoint",
     "HeldOutMetrics",
     "RecipeContext",
+    "ShardedBatches",
     "baseline_metrics",
     "build_data",
     "build_loss",
     "build_model",
     "build_optimizer",
+    "check_distribution",
     "evaluate_region",
     "load_config",
     "read_state",
@@ -65,5 +76,6 @@ __all__ = [
     "resolve_jit_compile",
     "resolve_run_eagerly",
     "run_experiment",
+    "setup_distribution",
     "validate_config",
 ]

@@ -45,7 +45,9 @@ def evaluate_region(model, inputs, target, scale, clip=True, ssim=False):
         `(metrics_dict, prediction)`; the prediction is a float32 `(1, H, W, C)` array.
     """
     pred = keras.ops.convert_to_numpy(model.predict_on_batch(inputs))
-    pred = np.asarray(pred, dtype=np.float32)
+    # Under a tf.distribute strategy, `predict_on_batch` runs the whole batch on every
+    # replica and concatenates their outputs: keep the first copy.
+    pred = np.asarray(pred, dtype=np.float32)[: len(keras.tree.flatten(inputs)[0])]
     if clip:
         pred = np.clip(pred, 0.0, 1.0)
     return region_metrics(target, pred, scale, ssim=ssim), pred

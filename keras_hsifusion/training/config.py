@@ -25,8 +25,13 @@ spirit of BasicSR. Keys (defaults in `DEFAULT_CONFIG` and `DEFAULT_DATA`):
   (`"auto"`: when the `tensorflow` and `tensorboard` packages are installed; True, False).
 - `jit_compile` (`"auto"`: on for JAX; off for TensorFlow, whose whole-network XLA compiles
   of these models take minutes on a CPU, and for PyTorch; or true/false) and `run_eagerly`
-  (`"auto"`: on for TensorFlow only, where tracing these graphs into a `tf.function` takes
-  minutes on a CPU while eager steps start at once; set false for long GPU runs).
+  (`"auto"`: off — a `tf.function` graph on TensorFlow, 3-4x faster per step than eager —
+  except for a TensorFlow stage of fewer than `runner.GRAPH_MIN_STEPS` (32) optimiser
+  steps, where tracing would cost more than it saves; or true/false).
+- `distribution`: None (one device) or `"data_parallel"` (or `{"class": "data_parallel",
+  "devices": N}`): the same recipe on N replicas of the backend's own engine, with
+  `data.batch_size` the global batch and the learning rate unscaled
+  (`keras_hsifusion.training.distributed`, docs/distributed.md).
 - The keys of a model's training recipe (`ModelSpec.recipe.config_keys`), e.g. MSST-Net's
   `pretrain` (its MBAE/MPAE stages: `keras_hsifusion.applications.msst_net.recipe`). Every
   registered recipe key is present in a validated config, at its default unless the
@@ -41,6 +46,7 @@ import runpy
 
 from keras_hsifusion.applications.registry import model_specs
 from keras_hsifusion.training.builders import DEFAULT_DATA, build_loss, model_spec
+from keras_hsifusion.training.distributed import check_distribution
 from keras_hsifusion.utils.validation import (
     check_choice,
     check_class_spec,
@@ -67,6 +73,7 @@ DEFAULT_CONFIG = {
     "clip": True,
     "jit_compile": "auto",
     "run_eagerly": "auto",
+    "distribution": None,
 }
 # Model selection: the monitored validation metric and whether larger is better.
 MONITORS = {"val_psnr": "max", "val_sam": "min", "val_ergas": "min", "val_rmse": "min"}
@@ -177,6 +184,7 @@ def validate_config(config):
     for key in ("jit_compile", "run_eagerly", "tensorboard"):
         check_choice(key, out[key], ("auto", True, False))
 
+    out["distribution"] = check_distribution(out["distribution"])
     out["model"], spec = _check_model(out["model"])
     out["optimizer"] = check_optimizer("optimizer", out["optimizer"])
     out["schedule"] = check_schedule("schedule", out["schedule"])

@@ -13,6 +13,7 @@ sub-folder) and returns None or a function applied to every freshly built model 
 is compiled for the main stage (not to a model resumed from `last.keras`).
 """
 
+import contextlib
 import importlib.util
 import os
 import time
@@ -39,6 +40,11 @@ from keras_hsifusion.training.callbacks import (
     region_metrics,
 )
 from keras_hsifusion.training.config import MONITORS, load_config, validate_config
+from keras_hsifusion.training.distributed import (
+    DistributedContext,
+    check_global_batch,
+    setup_distribution,
+)
 from keras_hsifusion.utils.files import atomic_write_json, load_keras_file
 from keras_hsifusion.utils.lock import RunLock
 from keras_hsifusion.utils.validation import check_int
@@ -59,10 +65,21 @@ def resolve_jit_compile(value="auto"):
     return bool(value)
 
 
-def resolve_run_eagerly(value="auto"):
-    """`run_eagerly` for `compile`: `"auto"` is True on TensorFlow only (`training.config`)."""
+# TensorFlow: fewest optimiser steps for which tracing the step into a graph (without XLA)
+# pays for itself. Measured on a 2-core CPU at the small benchmark size of both zoo models:
+# the traced step is 3-4x faster than eager, and tracing costs what 16 to 21 eager steps
+# save (docs/benchmarks.md, "Training step").
+GRAPH_MIN_STEPS = 32
+
+
+def resolve_run_eagerly(value="auto", steps=None):
+    """`run_eagerly` for `compile`. `"auto"`: on TensorFlow, eager only for a stage of fewer
+    than `GRAPH_MIN_STEPS` optimiser steps (`steps`; None: a long run), else a `tf.function`
+    graph; False on the other backends (`training.config`)."""
     if value == "auto":
-        return keras.backend.backend() == "tensorflow"
+        if keras.backend.backend() != "tensorflow":
+            return False
+        return steps is not None and steps < GRAPH_MIN_STEPS
     return bool(value)
 
 
@@ -97,22 +114,30 @@ def _fit_stage(
     log=print,
     extra_state=None,
     safe_mode=True,
+    dist=None,
 ):
     """Builds (or resumes) and fits one model; returns `(model, state)`.
 
     Runs under the run folder's lock (`run_experiment` holds it). A resume first brings the
     folder back to its last committed epoch (`recover_run`: the checkpoints, `state.json`
     and a `log.csv` of one row per epoch agree), then loads `last.keras` in `safe_mode`.
+    With several processes (`dist`), only the chief recovers and writes the folder; the
+    others read it after a barrier.
     """
-    os.makedirs(out_dir, exist_ok=True)
-    state = recover_run(out_dir) if resume else None
+    dist = dist or DistributedContext()
     last = os.path.join(out_dir, "last.keras")
-    if state is not None and not os.path.isfile(last):
-        log(f"[{out_dir}] state.json says {state['epoch']} epoch(s) but last.keras is missing.")
-        state = None
-    if state is None:
-        _start_fresh(out_dir)
-        recover_run(out_dir)  # removes the temporary files of an interrupted run
+    if dist.is_chief:
+        os.makedirs(out_dir, exist_ok=True)
+        state = recover_run(out_dir) if resume else None
+        if state is not None and not os.path.isfile(last):
+            log(f"[{out_dir}] state.json says {state['epoch']} epochs but last.keras is missing.")
+            state = None
+        if state is None:
+            _start_fresh(out_dir)
+            recover_run(out_dir)  # removes the temporary files of an interrupted run
+    dist.barrier()
+    if not dist.is_chief:
+        state = read_state(out_dir) if resume else None
     if state is not None and state["epoch"] >= epochs:
         log(f"[{out_dir}] already trained for {state['epoch']} epoch(s); skipping.")
         return load_keras_file(last, safe_mode, what="checkpoint"), state
@@ -125,12 +150,13 @@ def _fit_stage(
             log(f"[{out_dir}] nothing to resume; starting from scratch.")
         model = build()
         initial_epoch = 0
+    model = dist.prepare_model(model)
     train.epoch = initial_epoch  # the patch positions of a resumed run continue the sequence
-    callbacks = [
-        *extra_callbacks,
-        ExperimentCheckpoint(out_dir, monitor, MONITORS.get(monitor, "max"), state, extra_state),
-    ]
-    if tensorboard:
+    callbacks = [*dist.callbacks(), *extra_callbacks]
+    if dist.is_chief:
+        mode = MONITORS.get(monitor, "max")
+        callbacks.append(ExperimentCheckpoint(out_dir, monitor, mode, state, extra_state))
+    if tensorboard and dist.is_chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
     model.fit(
         train,
@@ -140,6 +166,7 @@ def _fit_stage(
         callbacks=callbacks,
         verbose=verbose,
     )
+    dist.barrier()  # the chief's last checkpoint is written
     return model, read_state(out_dir)
 
 
@@ -154,11 +181,19 @@ class RecipeContext:
     """
 
     def __init__(
-        self, config, data, out_dir, resume=False, verbose="auto", log=print, safe_mode=True
+        self,
+        config,
+        data,
+        out_dir,
+        resume=False,
+        verbose="auto",
+        log=print,
+        safe_mode=True,
+        dist=None,
     ):
         self.config, self.data, self.out_dir = config, data, out_dir
         self.resume, self.verbose, self.log = resume, verbose, log
-        self.safe_mode = safe_mode
+        self.safe_mode, self.dist = safe_mode, dist
 
     def build_model(self):
         """A new (uncompiled) model of the config, for the data's bands and scale."""
@@ -176,7 +211,7 @@ class RecipeContext:
             optimizer=build_optimizer(optimizer, schedule, steps_per_epoch, epochs),
             loss=loss,
             jit_compile=resolve_jit_compile(self.config["jit_compile"]),
-            run_eagerly=resolve_run_eagerly(self.config["run_eagerly"]),
+            run_eagerly=resolve_run_eagerly(self.config["run_eagerly"], steps_per_epoch * epochs),
         )
         return model
 
@@ -195,6 +230,7 @@ class RecipeContext:
             log=self.log,
             extra_state={"stage": name},
             safe_mode=self.safe_mode,
+            dist=self.dist,
         )
         return os.path.join(stage_dir, "last.keras")
 
@@ -239,6 +275,10 @@ def run_experiment(
     whole run (`keras_hsifusion.utils.lock.RunLock`): a second run on it is refused with a
     `RunLockedError` naming the host and PID of the first, before anything is written.
 
+    With `config["distribution"]` (`keras_hsifusion.training.distributed`), the models are
+    built, loaded and fitted under the backend's data-parallel engine; with several
+    processes (torchrun, multi-host), only rank 0 takes the lock, writes files and logs.
+
     Args:
         config: a config dict (validated here) or a path to a config file.
         out_dir: run directory.
@@ -255,7 +295,7 @@ def run_experiment(
         the `results.json` dict: `val` (the validation logs of the best epoch), `test` (the
         best model on the test region, with SSIM; None if no epoch improved), `baselines`
         (every classical method on the test region), `epochs`, `best_epoch`, `monitor`,
-        `name`, `backend`, `keras`, `wall_time_s`.
+        `name`, `backend`, `keras`, `replicas`, `wall_time_s`; None on ranks other than 0.
     """
     start = time.time()
     config = load_config(config) if isinstance(config, (str, os.PathLike)) else config
@@ -264,21 +304,29 @@ def run_experiment(
         check_int("epochs", epochs)
         config["epochs"] = epochs
     out_dir = os.fspath(out_dir)
-    with RunLock(out_dir):
-        return _run(config, out_dir, resume, verbose, log, safe_mode, start)
+    dist = setup_distribution(config["distribution"])
+    if not dist.is_chief:
+        verbose, log = 0, lambda *args: None
+    with RunLock(out_dir) if dist.is_chief else contextlib.nullcontext(), dist.scope():
+        return _run(config, out_dir, resume, verbose, log, safe_mode, start, dist)
 
 
-def _run(config, out_dir, resume, verbose, log, safe_mode, start):
+def _run(config, out_dir, resume, verbose, log, safe_mode, start, dist):
     results_path = os.path.join(out_dir, "results.json")
-    if os.path.isfile(results_path):
+    if dist.is_chief and os.path.isfile(results_path):
         os.remove(results_path)  # the results of this run are written when it ends
-    atomic_write_json(os.path.join(out_dir, "config.json"), config)
+    if dist.is_chief:
+        atomic_write_json(os.path.join(out_dir, "config.json"), config)
     keras.utils.set_random_seed(config["seed"])
 
     data = build_data(config)
-    scale = data["scale"]
+    scale, batch = data["scale"], config["data"]["batch_size"]
+    if dist.num_replicas > 1:
+        check_global_batch(batch, data["train"].patches_per_epoch, dist.num_replicas)
+    log(dist.describe(batch))
+    data["train"] = dist.shard(data["train"])
     steps = config["steps_per_epoch"] or len(data["train"])
-    context = RecipeContext(config, data, out_dir, resume, verbose, log, safe_mode)
+    context = RecipeContext(config, data, out_dir, resume, verbose, log, safe_mode, dist)
     recipe = model_spec(config["model"]["class"]).recipe
     prepare_model = recipe.prepare(context) if recipe is not None else None
 
@@ -309,11 +357,15 @@ def _run(config, out_dir, resume, verbose, log, safe_mode, start):
         log=log,
         extra_state={"stage": "main"},
         safe_mode=safe_mode,
+        dist=dist,
     )
+    if not dist.is_chief:
+        return None
     results = {
         "name": config["name"],
         "backend": keras.backend.backend(),
         "keras": keras.__version__,
+        "replicas": dist.num_replicas,
         "epochs": state["epoch"] if state else config["epochs"],
         "best_epoch": state.get("best_epoch") if state else None,
         "monitor": config["monitor"],
