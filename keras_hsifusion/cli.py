@@ -36,13 +36,12 @@ import time
 
 import numpy as np
 
+from keras_hsifusion.utils.allocator import tune_malloc
+
 __all__ = ["build_parser", "main"]
 
 BACKENDS = ("tensorflow", "torch", "jax")
 _REEXEC_FLAG = "KHF_CLI_REEXEC"
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
 
 
 class UserError(Exception):
@@ -50,21 +49,6 @@ class UserError(Exception):
 
 
 # --------------------------------------------------------------------------- set-up
-
-
-def tune_malloc():
-    """Raises glibc's mmap and trim thresholds (Linux/glibc only); returns True if applied."""
-    if os.environ.get("KHF_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-        ok &= libc.mallopt(_M_TRIM_THRESHOLD, 256 * 1024 * 1024)
-        return bool(ok)
-    except (OSError, AttributeError):  # not glibc
-        return False
 
 
 def _switch_backend(backend, argv, in_process):
@@ -230,6 +214,13 @@ def cmd_fuse(args, log):
             f"--sensor and --psf-fwhm apply to classical methods only; {args.method} is a "
             "model, which learned its sensor from its training data"
         )
+    if isinstance(method, str) and not classical:  # a preset learned its bands
+        from keras_hsifusion import presets
+
+        card = None
+        with contextlib.suppress(ValueError, FileNotFoundError):  # not a preset: `fuse` says
+            card = presets.load_card(method)
+        presets.check_wavelengths(card, hsi.wavelengths, name="LR-HSI")
     import keras
 
     from keras_hsifusion.inference import fuse
@@ -536,6 +527,9 @@ def cmd_train(args, log):
     from keras_hsifusion import training
 
     config = training.load_config(_resolve_config(args.config))
+    if args.distribution:
+        value = None if args.distribution == "none" else args.distribution
+        config = training.validate_config({**config, "distribution": value})
     out = args.out or os.path.join("runs", config["name"])
     if os.path.exists(os.path.join(out, "last.keras")) and not (args.resume or args.overwrite):
         raise UserError(
@@ -556,7 +550,8 @@ def cmd_train(args, log):
         )
     except RunLockedError as e:  # another run holds the folder
         raise UserError(str(e)) from e
-    print(json.dumps(results, indent=1))
+    if results is not None:  # None on the ranks > 0 of a torch.distributed run
+        print(json.dumps(results, indent=1))
     return 0
 
 
@@ -663,6 +658,13 @@ def build_parser():
     p.add_argument("--resume", action="store_true", help="continue from last.keras")
     p.add_argument("--overwrite", action="store_true", help="start again in a used folder")
     p.add_argument("--verbose", default="auto", help="fit verbosity: auto, 0, 1 or 2")
+    p.add_argument(
+        "--distribution",
+        choices=["none", "data_parallel"],
+        default=None,
+        help="override the config's `distribution` (docs/distributed.md; under PyTorch "
+        "launch with `torchrun --nproc-per-node N -m keras_hsifusion train ...`)",
+    )
 
     sub.add_parser(
         "bench",
@@ -703,6 +705,10 @@ def main(argv=None):
             code = _switch_backend(backend, argv, in_process)
             if code is not None:
                 return code
+        if not in_process:  # a process of ours: keep JAX's compiled programs on disk
+            from keras_hsifusion.profiling.native import enable_compilation_cache
+
+            enable_compilation_cache()
         commands = {
             "fuse": cmd_fuse,
             "evaluate": cmd_evaluate,

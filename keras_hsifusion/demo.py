@@ -238,7 +238,7 @@ def run_training(args):
         ),
         loss=training.build_loss(config["loss"]),
         jit_compile=training.resolve_jit_compile(),
-        run_eagerly=training.resolve_run_eagerly(),
+        run_eagerly=training.resolve_run_eagerly(steps=steps_per_epoch * args.epochs),
     )
     print(
         f"Training a small HSSDCT from scratch ({model.count_params():,} weights) for "

@@ -430,3 +430,32 @@ def _has_matplotlib():
     import importlib.util
 
     return importlib.util.find_spec("matplotlib") is not None
+
+
+def test_train_distribution_option(tmp_path, monkeypatch, capsys):
+    # `--distribution` overrides the config's key; what reaches the runner is validated.
+    from keras_hsifusion import training
+
+    seen = []
+
+    def run_experiment(config, out, **kwargs):
+        seen.append(config["distribution"])
+        return None  # what a rank > 0 of a torch.distributed run returns: nothing printed
+
+    monkeypatch.setattr(training, "run_experiment", run_experiment)
+    recipe = tmp_path / "r.json"
+    recipe.write_text(json.dumps({**TINY_RECIPE, "distribution": "data_parallel"}))
+    out = str(tmp_path / "run")
+    assert main(["train", str(recipe), "--out", out]) == 0
+    assert main(["train", str(recipe), "--out", out, "--distribution", "none"]) == 0
+    recipe.write_text(json.dumps(TINY_RECIPE))
+    assert main(["train", str(recipe), "--out", out, "--distribution", "data_parallel"]) == 0
+    assert seen == [
+        {"class": "data_parallel", "devices": None},
+        None,
+        {"class": "data_parallel", "devices": None},
+    ]
+    assert capsys.readouterr().out == ""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(recipe), "--distribution", "model_parallel"])
+    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err

@@ -129,12 +129,24 @@ def test_training_loss_decreases_on_indian_pines(data, model_config, loss, lr, s
         optimizer=keras.optimizers.Adam(lr),
         loss=training.build_loss(loss),
         jit_compile=training.resolve_jit_compile(),
-        run_eagerly=training.resolve_run_eagerly(),  # TF: eager (tracing takes minutes)
+        run_eagerly=training.resolve_run_eagerly(steps=4),  # TF: 4 steps run eagerly
     )
     # Four steps on the same batch: each epoch's loss is measured before its update.
     losses = model.fit(inputs, target, batch_size=2, epochs=4, verbose=0).history["loss"]
     assert np.all(np.isfinite(losses)), losses
     assert losses[-1] < 0.9 * losses[0], losses
+
+
+def test_tensorflow_traces_long_stages_and_runs_short_ones_eagerly():
+    from keras_hsifusion.training.runner import GRAPH_MIN_STEPS
+
+    tf = keras.backend.backend() == "tensorflow"
+    assert training.resolve_run_eagerly("auto", GRAPH_MIN_STEPS - 1) is tf
+    assert training.resolve_run_eagerly("auto", GRAPH_MIN_STEPS) is False
+    assert training.resolve_run_eagerly("auto") is False  # no step count: a long run
+    assert training.resolve_run_eagerly(True, 10_000) is True
+    assert training.resolve_run_eagerly(False, 1) is False
+    assert training.resolve_jit_compile() is (keras.backend.backend() == "jax")
 
 
 def _config(**overrides):

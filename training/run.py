@@ -35,7 +35,8 @@ def main(argv=None):
     results = training.run_experiment(
         config, out, epochs=args.epochs, resume=args.resume, verbose=verbose
     )
-    print(json.dumps(results, indent=1))
+    if results is not None:  # None on the ranks > 0 of a torch.distributed run
+        print(json.dumps(results, indent=1))
     return 0
 
 
