@@ -23,9 +23,19 @@ import hashlib
 import json
 import os
 
+import numpy as np
+
 from keras_hsifusion.utils.files import atomic_path, atomic_write_json, load_keras_file
 
-__all__ = ["from_preset", "get_file", "list_presets", "load_card", "load_preset", "save_preset"]
+__all__ = [
+    "check_wavelengths",
+    "from_preset",
+    "get_file",
+    "list_presets",
+    "load_card",
+    "load_preset",
+    "save_preset",
+]
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "preset.json"
@@ -81,6 +91,47 @@ def load_card(preset):
 def list_presets():
     """The cards of the shipped presets, `{name: card}`."""
     return {name: load_card(folder) for name, folder in _shipped().items()}
+
+
+def check_wavelengths(card, wavelengths, name="lr_hsi"):
+    """Checks the band centres of an LR-HSI against a preset card's `hsi_wavelengths_nm`.
+
+    A preset learned its bands: a cube of another sensor with the same band count would be
+    fused into a silently wrong answer. Nothing is checked when the card or the cube has no
+    wavelengths. The order is the card's (AVIRIS' overlapping spectrometers make it
+    non-monotonic); a band may differ by up to half the median band spacing (at least 1 nm).
+
+    Args:
+        card: a preset card (`load_card`), or None.
+        wavelengths: the cube's `(C,)` band centres in nm, or None.
+        name: the argument named in the message.
+
+    Raises:
+        ValueError: naming the preset, the first band that differs most, both wavelengths and
+            the tolerance (or both band counts).
+    """
+    expected = (card or {}).get("hsi_wavelengths_nm")
+    if expected is None or wavelengths is None:
+        return
+    expected = np.asarray(expected, np.float64).reshape(-1)
+    got = np.asarray(wavelengths, np.float64).reshape(-1)
+    preset = card.get("name", "?")
+    if got.size != expected.size:
+        raise ValueError(
+            f"`{name}` must have the {expected.size} bands of the preset {preset!r} "
+            f"(`hsi_wavelengths_nm` of its card). Received {got.size} wavelengths"
+        )
+    spacing = np.median(np.abs(np.diff(expected))) if expected.size > 1 else 0.0
+    tolerance = max(1.0, 0.5 * float(spacing))
+    error = np.abs(got - expected)
+    k = int(np.argmax(error))
+    if not error[k] <= tolerance:  # NaN counts as a mismatch
+        raise ValueError(
+            f"The wavelengths of `{name}` do not match the preset {preset!r}: band {k} is at "
+            f"{got[k]:.2f} nm, the preset expects {expected[k]:.2f} nm (tolerance "
+            f"{tolerance:.2f} nm; {int(np.sum(~(error <= tolerance)))} of {got.size} bands "
+            "differ). Resample the cube to the preset's bands, or use a classical method."
+        )
 
 
 def _sha256(path):

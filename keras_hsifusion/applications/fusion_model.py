@@ -10,9 +10,10 @@ from keras_hsifusion.utils.validation import check_int
 def check_fusion_inputs(model, inputs):
     """Raises a `ValueError` naming the shapes when the inputs cannot be fused by `model`.
 
-    Checks the rank, the band counts against `model.hsi_bands` / `model.msi_bands`, and that
-    `hr_msi` is exactly `scale` x `lr_hsi`, wherever the sizes are known (eager calls, and every
-    traced call of `fit`, `predict` and `evaluate`, which see concrete shapes).
+    Checks the rank, non-empty heights and widths, the band counts against `model.hsi_bands` /
+    `model.msi_bands`, and that `hr_msi` is exactly `scale` x `lr_hsi`, wherever the sizes are
+    known (eager calls, and every traced call of `fit`, `predict` and `evaluate`, which see
+    concrete shapes). Sizes smaller than a window or patch are padded inside the model.
     """
     if not isinstance(inputs, dict) or "lr_hsi" not in inputs or "hr_msi" not in inputs:
         return  # Keras reports missing or unnamed inputs itself
@@ -22,6 +23,11 @@ def check_fusion_inputs(model, inputs):
         if len(shape) != 4:
             raise ValueError(
                 f"{name}: `{arg}` must be a 4D (batch, height, width, bands) tensor. "
+                f"Received: {arg} with shape {shape}"
+            )
+        if any(isinstance(n, int) and n < 1 for n in shape[1:3]):
+            raise ValueError(
+                f"{name}: `{arg}` is empty: its height and width must be at least 1. "
                 f"Received: {arg} with shape {shape}"
             )
         expected = getattr(model, bands, None)

@@ -76,7 +76,17 @@ def _pick(entries, path, key):
 
 
 def _wavelengths(entries, n_bands, key=None):
-    names = [key] if key else [k for k in entries if k.lower() in _WAVELENGTH_KEYS]
+    if key:  # asked for by name: it must be there, with one entry per band
+        if key not in entries:
+            raise KeyError(f"no wavelengths entry {key!r}. Available: {sorted(entries)}")
+        wl = np.asarray(entries[key], dtype=np.float64).reshape(-1)
+        if wl.size != n_bands:
+            raise ValueError(
+                f"`wavelengths_key` {key!r} must hold one wavelength per band ({n_bands}). "
+                f"Received {wl.size} values"
+            )
+        return wl
+    names = [k for k in entries if k.lower() in _WAVELENGTH_KEYS]
     for name in names:
         if name in entries:
             wl = np.asarray(entries[name], dtype=np.float64).reshape(-1)
@@ -111,7 +121,8 @@ def _read_h5(path, key, layout, wavelengths_key, matlab=False):
         cube = _as_cube(data, path, name, layout)
         n = cube.shape[-1]
         candidates = dict(entries[name].attrs.items())
-        candidates.update({k: v[()] for k, v in entries.items() if v.size == n and k != name})
+        wanted = {k for k, v in entries.items() if v.size == n or k == wavelengths_key}
+        candidates.update({k: entries[k][()] for k in wanted - {name}})
         return cube, _wavelengths(candidates, n, wavelengths_key)
 
 
@@ -177,7 +188,9 @@ def read_cube(path, key=None, layout="hwc", wavelengths_key=None):
         layout: `"hwc"` (default) or `"chw"` for files that store bands first (`.mat`,
             `.npy`, `.npz`, HDF5; ENVI and TIFF layouts are read from the file).
         wavelengths_key: name of the wavelengths array; defaults to the first of
-            `wavelengths`, `wavelength`, `wl`, `lambda` (any case) with C entries.
+            `wavelengths`, `wavelength`, `wl`, `lambda` (any case) with C entries (None if
+            there is none). A named array that is missing is a `KeyError`, one without C
+            entries a `ValueError`.
 
     Returns:
         `(cube, wavelengths)`: float32 `(H, W, C)` and float64 `(C,)` or `None`.
@@ -200,8 +213,12 @@ def read_cube(path, key=None, layout="hwc", wavelengths_key=None):
         raise FileNotFoundError(f"No such file: {path}")
     try:
         return _READERS[ext](path, key, layout, wavelengths_key)
-    except (ImportError, FileNotFoundError, KeyError):
+    except (ImportError, FileNotFoundError):
         raise
+    except KeyError as e:
+        if path in str(e):
+            raise
+        raise KeyError(f"{path}: {e.args[0]}") from e
     except ValueError as e:
         if path in str(e):
             raise
@@ -219,8 +236,9 @@ def write_cube(path, cube, wavelengths=None, key="cube", mat_version="5"):
     Args:
         path: destination (`.mat`, `.npy`, `.npz`, `.h5`/`.hdf5`, `.hdr`, `.tif`/`.tiff`).
         cube: `(H, W, C)` array, written as float32.
-        wavelengths: optional `(C,)` wavelengths in nm (not storable in `.npy`/`.tif`;
-            `keras_hsifusion.data.raster.write_raster` stores them in GeoTIFF band tags).
+        wavelengths: optional `(C,)` wavelengths in nm, one per band, in any order (not
+            storable in `.npy`/`.tif`; `keras_hsifusion.data.raster.write_raster` stores them
+            in GeoTIFF band tags).
         key: array name in `.mat`, `.npz` and HDF5 files. Defaults to `"cube"`.
         mat_version: `"5"` (default, scipy) or `"7.3"` (HDF5 with MATLAB's header and
             column-major order, for cubes over 2 GB) for `.mat` files.
@@ -230,7 +248,14 @@ def write_cube(path, cube, wavelengths=None, key="cube", mat_version="5"):
     cube = np.asarray(cube, dtype=np.float32)
     if cube.ndim != 3:
         raise ValueError(f"`cube` must be (H, W, C). Received shape {cube.shape}")
-    extra = {} if wavelengths is None else {"wavelengths": np.asarray(wavelengths, np.float64)}
+    extra = {}
+    if wavelengths is not None:
+        extra["wavelengths"] = np.asarray(wavelengths, np.float64).reshape(-1)
+        if extra["wavelengths"].size != cube.shape[-1]:
+            raise ValueError(
+                f"`wavelengths` must have one entry per band ({cube.shape[-1]}). Received "
+                f"{extra['wavelengths'].size} wavelengths"
+            )
     if ext == ".mat" and str(mat_version) not in ("5", "7.3"):
         raise ValueError(f"`mat_version` must be '5' or '7.3'. Received: {mat_version!r}")
     if ext == ".mat" and str(mat_version) == "7.3":

@@ -9,7 +9,7 @@ each worker loads once from its files) is one key of the graph, shipped once per
 
 import numpy as np
 
-from keras_hsifusion.inference.methods import fuse_tile
+from keras_hsifusion.inference.methods import check_divisor, fuse_tile
 
 __all__ = ["fuse_dask"]
 
@@ -28,8 +28,7 @@ def _import_dask():
 
 def _tile_task(method, lr, hr, weight, scale, srf, psf_fwhm, divisor):
     if divisor is not None:  # the maximum of the LR-HSI, computed by its own task
-        divisor = float(divisor)
-        divisor = divisor if divisor > 0 else None
+        divisor = check_divisor(divisor)
     lr, hr = np.asarray(lr, dtype=np.float32), np.asarray(hr, dtype=np.float32)
     return fuse_tile(method, lr, hr, scale, srf, psf_fwhm, divisor) * weight
 

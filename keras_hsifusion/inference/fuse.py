@@ -14,7 +14,7 @@ import os
 import keras
 import numpy as np
 
-from keras_hsifusion.inference.methods import resolve_method, scale_inputs
+from keras_hsifusion.inference.methods import check_divisor, resolve_method, scale_inputs
 from keras_hsifusion.inference.tiling import plan_tiles
 
 __all__ = ["fuse"]
@@ -258,8 +258,10 @@ def fuse(
     Normalisation: a preset (by name or folder, or a model carrying its card as
     `model.preset_card`) whose card has a `normalisation` entry gets its input divided by one
     constant, the maximum of `lr_hsi` (or the card's `normalisation.divisor` when it is a
-    number), and its output multiplied back, so the result is in the units of the input. A
-    model without a card sees the input as given. Integer inputs are converted to float32.
+    number), and its output multiplied back, so the result is in the units of the input; a
+    maximum that is not positive and finite (an all-zero or all-negative LR-HSI, NaN) is a
+    `ValueError`. A model without a card sees the input as given. Integer inputs are
+    converted to float32; negative values are fused as given.
 
     Args:
         lr_hsi: `(h, w, C)` channels-last array: numpy (any float or integer dtype), an
@@ -289,9 +291,11 @@ def fuse(
 
     Raises:
         ValueError / TypeError: bad shapes, band counts, `tile` or `overlap` (naming the
-            argument and the value), an unknown `method` (naming the choices).
-        MemoryError: when the in-memory output cannot fit (before allocating it); pass
-            `out=`.
+            argument and the value), an unknown `method` (naming the choices), a preset's
+            normalisation maximum that is not positive, NaN/Inf in a tile given to a model,
+            or NaN/Inf out of a model on finite inputs (float32 overflow: unscaled input).
+        MemoryError: when the in-memory output cannot fit (before allocating it or reading
+            the input), with the estimate in GiB; pass `out=`.
 
     Examples:
     >>> import numpy as np, keras_hsifusion as khf
@@ -328,12 +332,11 @@ def fuse(
             return result
         result.store(out, lock=True)
         return out
+    if out is None:  # before reading the whole input for the normalisation
+        _memory_guard(plan, bands)
     divisor = m.divisor
     if divisor == "max":
-        divisor = _array_max(lr_hsi)
-        divisor = divisor if divisor > 0 else None
-    if out is None:
-        _memory_guard(plan, bands)
+        divisor = check_divisor(_array_max(lr_hsi))
     return _fuse_numpy(
         m, lr_hsi, hr_msi, plan, out, int(batch_size), progress, srf, psf_fwhm, divisor
     )

@@ -11,7 +11,7 @@ import os
 import keras
 import numpy as np
 
-__all__ = ["fuse_tile", "resolve_method", "scale_inputs"]
+__all__ = ["check_divisor", "fuse_tile", "resolve_method", "scale_inputs"]
 
 # Models without their own `fuse_tile` / `fuse_overlap` class attributes.
 MODEL_TILE = 128
@@ -75,6 +75,14 @@ class _Method:
         if self.kind == "classical":
             out = [self.fn(a, b, scale, srf=srf, psf_fwhm=psf_fwhm) for a, b in zip(lr, hr)]
             return np.stack([np.asarray(o, dtype=np.float32) for o in out])
+        for arg, x in (("lr_hsi", lr), ("hr_msi", hr)):
+            bad = x.size - int(np.count_nonzero(np.isfinite(x)))
+            if bad:  # a model spreads a NaN over its windows or its whole tile
+                raise ValueError(
+                    f"`{arg}` must be finite to be fused by a model. Received: a tile of "
+                    f"{arg} of shape {x.shape[1:]} with {bad} NaN/Inf value(s). Fill the "
+                    "nodata pixels first (`khf fuse` fills them and keeps them nodata)."
+                )
         inputs = {"lr_hsi": lr, "hr_msi": hr}
         model = self.model
         if keras.backend.backend() == "tensorflow":
@@ -82,7 +90,17 @@ class _Method:
             out = model(inputs, training=False)
         else:  # torch: no autograd graph; JAX: compiled once per tile shape
             out = model.predict_on_batch(inputs)
-        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+        out = np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+        if not np.all(np.isfinite(out)):
+            peak = max(float(np.abs(lr).max()), float(np.abs(hr).max()))
+            raise ValueError(
+                f"The model {self.name!r} gave NaN/Inf on finite inputs (largest |value| "
+                f"{peak:.6g}): float32 overflowed inside it. The zoo models are trained on "
+                "inputs scaled to about [0, 1]: divide both inputs by one constant (e.g. the "
+                "maximum of `lr_hsi`) and multiply the result back, or fuse with a preset, "
+                "whose card's `normalisation` does it."
+            )
+        return out
 
 
 _PRESET_CACHE = {}
@@ -133,6 +151,21 @@ def resolve_method(method):
         "`method` must be a preset name or folder, a classical method name or a FusionModel. "
         f"Received: method of type {type(method).__name__}"
     )
+
+
+def check_divisor(maximum):
+    """The preset normalisation's divisor from the maximum of `lr_hsi`: a positive, finite
+    float, else a `ValueError` (dividing by it would give a silently wrong scene)."""
+    maximum = float(maximum)
+    if not (np.isfinite(maximum) and maximum > 0):
+        raise ValueError(
+            "A preset divides its inputs by the maximum of `lr_hsi` (its card's "
+            "`normalisation`), which must be positive and finite: the LR-HSI must hold some "
+            "positive signal and no NaN/Inf. Received: max(lr_hsi)="
+            f"{maximum!r}. Fill nodata pixels first, or pass the model itself "
+            "(without `preset_card`) to fuse the values as given."
+        )
+    return maximum
 
 
 def scale_inputs(lr, hr, divisor):

@@ -3,6 +3,8 @@
 Everything here imports the active backend's framework (torch, jax or tensorflow) lazily,
 inside the function that needs it, so importing `keras_hsifusion` never pulls a framework in.
 What each native counter counts differently from `count_flops` is in docs/flops.md.
+One cohesive module: it is the one place where backend frameworks are imported (every
+other module of the package is backend-agnostic), so its probes stay together.
 """
 
 import math
