@@ -25,7 +25,7 @@ spirit of BasicSR. Keys (defaults in `DEFAULT_CONFIG` and `DEFAULT_DATA`):
   (`"auto"`: when the `tensorflow` and `tensorboard` packages are installed; True, False).
 - `jit_compile` (`"auto"`: on for JAX; off for TensorFlow, whose whole-network XLA compiles
   of these models take minutes on a CPU, and for PyTorch; or true/false) and `run_eagerly`
-  (`"auto"`: off — a `tf.function` graph on TensorFlow, 3-4x faster per step than eager —
+  (`"auto"`: off — a `tf.function` graph on TensorFlow, 4-5x faster per step than eager —
   except for a TensorFlow stage of fewer than `runner.GRAPH_MIN_STEPS` (32) optimiser
   steps, where tracing would cost more than it saves; or true/false).
 - `distribution`: None (one device) or `"data_parallel"` (or `{"class": "data_parallel",

@@ -67,7 +67,7 @@ def resolve_jit_compile(value="auto"):
 
 # TensorFlow: fewest optimiser steps for which tracing the step into a graph (without XLA)
 # pays for itself. Measured on a 2-core CPU at the small benchmark size of both zoo models:
-# the traced step is 3-4x faster than eager, and tracing costs what 16 to 21 eager steps
+# the traced step is 4-5x faster than eager, and tracing costs what about 22 eager steps
 # save (docs/benchmarks.md, "Training step").
 GRAPH_MIN_STEPS = 32
 
