@@ -43,6 +43,28 @@ MSST_NET_TINY = dict(
     reference_size=(2, 3),
 )
 
+# Tiny experiment configs (`training.validate_config`), shared by the training, command-line,
+# distributed and reliability tests: a 96x96 crop of Indian Pines (test region: its
+# rightmost 32 columns; validation strip: the bottom 16 rows of the rest), every 20th band,
+# 16x16 patches, and models whose steps take well under a second.
+TINY_DATA = {
+    "crop": 96,
+    "test_size": 32,
+    "val_size": 16,
+    "val_axis": 0,
+    "band_step": 20,
+    "patch_size": 16,
+    "batch_size": 2,
+    "patches_per_epoch": 2,
+}
+HSSDCT_CONFIG_TINY = {"class": "HSSDCT", "nf": 32, "gc": 16, "window_size": 2, "mlp_ratio": 2.0}
+MSST_CONFIG_TINY = {
+    "class": "MSSTNet",
+    **{k: v for k, v in MSST_NET_TINY.items() if k not in ("hsi_bands", "msi_bands", "scale")},
+    "n_feats": 8,
+    "reference_size": [4, 4],
+}
+
 
 def fusion_inputs(hsi_bands, msi_bands, scale, h, w, batch=1, seed=0):
     """Random `{"lr_hsi": (batch, h, w, C), "hr_msi": (batch, scale*h, scale*w, c)}`."""

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import BACKEND, NEXT_BACKEND, assert_close
+from harness import HSSDCT_CONFIG_TINY, TINY_DATA
 
 from keras_hsifusion import data, metrics
 from keras_hsifusion.cli import main
@@ -373,17 +374,8 @@ def test_console_script_is_declared():
 
 TINY_RECIPE = {
     "name": "my_recipe",
-    "data": {
-        "crop": 96,
-        "test_size": 32,
-        "val_size": 16,
-        "val_axis": 0,
-        "band_step": 20,
-        "patch_size": 16,
-        "batch_size": 2,
-        "patches_per_epoch": 2,
-    },
-    "model": {"class": "HSSDCT", "nf": 32, "gc": 16, "window_size": 2, "mlp_ratio": 2.0},
+    "data": TINY_DATA,
+    "model": HSSDCT_CONFIG_TINY,
     "steps_per_epoch": 1,
     "tensorboard": False,
 }

@@ -17,36 +17,14 @@ import keras
 import numpy as np
 import pytest
 from conftest import BACKEND
-from harness import _load_under
+from harness import MSST_CONFIG_TINY, TINY_DATA, _load_under
 
 from keras_hsifusion import training
 from keras_hsifusion.training import distributed, runner
 
 # One step of 4 patches per epoch, 3 epochs; MSST-Net small (its steps compile fastest).
-DATA = {
-    "crop": 96,
-    "test_size": 32,
-    "val_size": 16,
-    "val_axis": 0,
-    "band_step": 20,
-    "patch_size": 16,
-    "batch_size": 4,
-    "patches_per_epoch": 4,
-}
-MODEL = {
-    "class": "MSSTNet",
-    "n_feats": 8,
-    "hsi_embed_dim": 4,
-    "msi_embed_dim": 8,
-    "hsi_heads": 2,
-    "msi_heads": 2,
-    "patch_size": 4,
-    "hsi_res_blocks": 1,
-    "msi_res_blocks": 1,
-    "hsi_num_layers": 1,
-    "msi_num_layers": 1,
-    "reference_size": [4, 4],
-}
+DATA = {**TINY_DATA, "batch_size": 4, "patches_per_epoch": 4}
+MODEL = MSST_CONFIG_TINY
 
 
 def _config(distribution):

@@ -15,6 +15,7 @@ import sys
 
 import keras
 import pytest
+from harness import MSST_CONFIG_TINY
 
 from keras_hsifusion import training
 from keras_hsifusion.training import callbacks
@@ -35,20 +36,7 @@ CONFIG = {
         "batch_size": 2,
         "patches_per_epoch": 2,
     },
-    "model": {
-        "class": "MSSTNet",
-        "n_feats": 4,
-        "hsi_embed_dim": 4,
-        "msi_embed_dim": 8,
-        "hsi_heads": 2,
-        "msi_heads": 2,
-        "patch_size": 4,
-        "hsi_res_blocks": 1,
-        "msi_res_blocks": 1,
-        "hsi_num_layers": 1,
-        "msi_num_layers": 1,
-        "reference_size": [4, 4],
-    },
+    "model": {**MSST_CONFIG_TINY, "n_feats": 4},
     "epochs": EPOCHS,
     "steps_per_epoch": 1,
     "tensorboard": False,

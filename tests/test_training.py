@@ -11,40 +11,17 @@ import re
 import keras
 import numpy as np
 import pytest
+from harness import HSSDCT_CONFIG_TINY, MSST_CONFIG_TINY, TINY_DATA
 
 from keras_hsifusion import baselines, training
 from keras_hsifusion.applications.registry import model_specs
 from keras_hsifusion.data import indian_pines, psf_radius
 from keras_hsifusion.training import callbacks, runner
 
-# A 96x96 crop (test region: its rightmost 32 columns; validation strip: the bottom 16 rows
-# of the rest), every 20th of the 200 Indian Pines bands (the MSI is still simulated from
-# the whole spectrum) and 16x16 patches keep the steps short.
-DATA = {
-    "crop": 96,
-    "test_size": 32,
-    "val_size": 16,
-    "val_axis": 0,  # rows here; the default (columns) is checked below
-    "band_step": 20,
-    "patch_size": 16,
-    "batch_size": 2,
-    "patches_per_epoch": 2,
-}
-HSSDCT_TINY = {"class": "HSSDCT", "nf": 32, "gc": 16, "window_size": 2, "mlp_ratio": 2.0}
-MSST_TINY = {
-    "class": "MSSTNet",
-    "n_feats": 8,
-    "hsi_embed_dim": 4,
-    "msi_embed_dim": 8,
-    "hsi_heads": 2,
-    "msi_heads": 2,
-    "patch_size": 4,
-    "hsi_res_blocks": 1,
-    "msi_res_blocks": 1,
-    "hsi_num_layers": 1,
-    "msi_num_layers": 1,
-    "reference_size": [4, 4],
-}
+# The 96x96 crop of `harness.TINY_DATA`: validation rows here; the default (columns) is
+# checked below. The MSI is still simulated from the whole spectrum.
+DATA = dict(TINY_DATA)
+HSSDCT_TINY, MSST_TINY = dict(HSSDCT_CONFIG_TINY), dict(MSST_CONFIG_TINY)
 PRETRAIN = {"epochs": 1, "steps_per_epoch": 1, "decoder_num_layers": 1}
 
 
