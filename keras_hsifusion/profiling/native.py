@@ -335,19 +335,24 @@ def framework_version():
 
 def matmul_peak(n=2048, dtype="float32", repeats=5):
     """Measured GFLOP/s of a compiled `n x n` matmul on the active backend (best of repeats)."""
-    import time
-
     import numpy as np
 
     a = keras.ops.convert_to_tensor(np.random.rand(n, n).astype("float32"), dtype=dtype)
     fn = compile_function(lambda x: keras.ops.matmul(x, x))
-    sync(fn(a))
+    return 2 * n**3 / _best_seconds(fn, a, repeats) / 1e9
+
+
+def _best_seconds(fn, x, repeats):
+    """Fastest of `repeats` synchronised calls `fn(x)`, after one untimed (compiling) call."""
+    import time
+
+    sync(fn(x))
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        sync(fn(a))
+        sync(fn(x))
         best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
+    return best
 
 
 def kernel_peaks(n=4096, repeats=5):
@@ -360,8 +365,6 @@ def kernel_peaks(n=4096, repeats=5):
     Returns:
         `{"<backend> <kernel>": GFLOP/s}` (best of `repeats` synchronised calls each).
     """
-    import time
-
     import numpy as np
 
     a_np = np.random.default_rng(0).random((n, n), dtype=np.float32)
@@ -384,16 +387,10 @@ def kernel_peaks(n=4096, repeats=5):
 
         a = torch.from_numpy(a_np)
         kernels = {"torch.matmul": lambda x: torch.matmul(x, x)}
-    out = {}
-    for kernel, fn in kernels.items():
-        sync(fn(a))
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            sync(fn(a))
-            best = min(best, time.perf_counter() - t0)
-        out[f"{name} {kernel}"] = 2 * n**3 / best / 1e9
-    return out
+    return {
+        f"{name} {kernel}": 2 * n**3 / _best_seconds(fn, a, repeats) / 1e9
+        for kernel, fn in kernels.items()
+    }
 
 
 def compile_function(fn):
