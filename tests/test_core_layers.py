@@ -1,13 +1,16 @@
-"""keras_hsifusion.layers.core: Conv2D/Dense equal Keras' own layers; the torch fast path runs."""
+"""keras_hsifusion.layers.core: Conv2D/Dense equal Keras' own layers; the torch fast path and
+the JAX (CPU) matmul kernel gradients run."""
 
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, assert_close, gradients
+from conftest import BACKEND, assert_close, gradients, run_model
 from harness import run_layer_test
 
 from keras_hsifusion.layers import core
 from keras_hsifusion.ops import _torch
+from keras_hsifusion.ops import conv as conv_ops
+from keras_hsifusion.ops.patches import patch_embed
 
 CONV_CASES = [
     # (kwargs, fast path expected on torch)
@@ -162,3 +165,100 @@ def test_mixed_bfloat16_and_lora_follow_keras(fast_calls):
 def test_layers_serialize_as_the_zoo_classes(cls, kwargs, out):
     x = np.random.default_rng(7).normal(size=(1, 6, 4, 2)).astype("float32")
     run_layer_test(cls, kwargs, x, out)
+
+
+class _ConvOp(keras.layers.Layer):
+    """A bias-free convolution through `khf.ops.conv` (matmul kernel gradients) or Keras'."""
+
+    def __init__(self, op, kernel_size, dilation, padding, **kwargs):
+        super().__init__(**kwargs)
+        self.op, self.kernel_size, self.dilation, self.padding = op, kernel_size, dilation, padding
+
+    def build(self, shape):
+        k = self.kernel_size
+        self.kernel = self.add_weight(
+            (k, k, shape[-1], 5), initializer="glorot_uniform", name="kernel"
+        )
+
+    def call(self, x):
+        if self.op == "matmul":
+            return conv_ops.conv2d(x, self.kernel, (self.dilation,) * 2, self.padding)
+        if self.op == "patches":
+            return patch_embed(x, self.kernel)
+        strides = self.kernel_size if self.op == "strided" else 1
+        return keras.ops.conv(x, self.kernel, strides, self.padding, dilation_rate=self.dilation)
+
+
+@pytest.mark.parametrize(
+    "op,kernel_size,dilation,padding",
+    [
+        ("matmul", 3, 1, "same"),
+        ("matmul", 5, 2, "same"),
+        ("matmul", 3, 1, "valid"),
+        ("matmul", 1, 1, "valid"),
+        ("patches", 4, 1, "valid"),
+    ],
+)
+def test_matmul_kernel_gradients_equal_the_convolution(op, kernel_size, dilation, padding):
+    # keras_hsifusion.ops.conv / patches.patch_embed: the forward and both gradients equal
+    # Keras' convolution on every backend (JAX CPU uses them inside Conv2D).
+    x = np.random.default_rng(7).normal(size=(2, 13, 14, 3)).astype("float32")
+    reference = "strided" if op == "patches" else "conv"
+    models = []
+    for kind in (op, reference):
+        inputs = keras.Input(x.shape[1:])
+        models.append(
+            keras.Model(inputs, _ConvOp(kind, kernel_size, dilation, padding, name="c")(inputs))
+        )
+    ours, ref = models
+    ref.set_weights(ours.get_weights())
+    y = run_model(ref, x)
+    assert_close(run_model(ours, x), y, rtol=1e-5)
+    target = np.random.default_rng(8).normal(size=y.shape).astype("float32")
+    g_ours, g_ref = gradients(ours, x, target), gradients(ref, x, target)
+    for key in g_ref:
+        assert_close(g_ours[key], g_ref[key], rtol=1e-5, what=f"gradient {key}")
+    # The input gradient too (the kernel gradient is what the op replaces; dx is checked here).
+    dx_ours, dx_ref = _input_gradient(ours, x, target), _input_gradient(ref, x, target)
+    assert_close(dx_ours, dx_ref, rtol=1e-5, what="input gradient")
+
+
+def _input_gradient(model, x, target):
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(model(x) * target)
+        return tape.gradient(loss, x).numpy()
+    if BACKEND == "torch":
+        import torch
+
+        x = torch.tensor(x, requires_grad=True)
+        torch.sum(model(x) * torch.as_tensor(target)).backward()
+        return x.grad.numpy()
+    import jax
+
+    return np.asarray(jax.grad(lambda x: jax.numpy.sum(model(x) * target))(x))
+
+
+@pytest.mark.parametrize("kwargs,fast", CONV_CASES)
+def test_conv2d_on_jax_cpu_takes_the_matmul_kernel_gradient(kwargs, fast, monkeypatch):
+    # On JAX (CPU), stride-1 and non-overlapping convolutions go through the matmul-gradient
+    # ops; grouped, even-kernel "same" and other strided ones stay Keras' own.
+    calls = []
+    for name in ("_conv2d", "patch_embed"):
+        original = getattr(core, name)
+
+        def spy(*args, _original=original, **kw):
+            calls.append(1)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(core, name, spy)
+    x = np.random.default_rng(9).normal(size=(2, 12, 12, 4)).astype("float32")
+    ours, ref = _twins(core.Conv2D, keras.layers.Conv2D, kwargs, x.shape)
+    assert_close(ours(x), keras.ops.convert_to_numpy(ref(x)), rtol=1e-5)
+    taken = fast and kwargs.get("groups", 1) == 1
+    assert len(calls) == (1 if taken and BACKEND == "jax" else 0)
+    assert core._xla_cpu() is (BACKEND == "jax")

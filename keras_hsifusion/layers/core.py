@@ -12,7 +12,8 @@ import keras
 from keras import layers
 
 from keras_hsifusion.ops import _torch
-from keras_hsifusion.ops.patches import patch_unembed
+from keras_hsifusion.ops.conv import conv2d
+from keras_hsifusion.ops.patches import patch_embed, patch_unembed
 
 
 def register(cls):
@@ -30,6 +31,19 @@ def _plain(layer, inputs, any_backend=False):
         and layer.quantization_mode is None
         and keras.backend.is_float_dtype(inputs.dtype)
     )
+
+
+def _xla_cpu():
+    """True on JAX when its devices are CPUs, where XLA's kernel gradient of a convolution is
+    a slow generic loop nest (`keras_hsifusion.ops.conv`)."""
+    global _XLA_CPU
+    if _XLA_CPU is None:
+        devices = keras.distribution.list_devices() if keras.backend.backend() == "jax" else []
+        _XLA_CPU = bool(devices) and all(d.lower().startswith("cpu") for d in devices)
+    return _XLA_CPU and keras.backend.backend() == "jax"
+
+
+_XLA_CPU = None
 
 
 def _fast_call(layer, kernel_fn, inputs, *args):
@@ -51,11 +65,29 @@ class Conv2D(layers.Conv2D):
 
     def call(self, inputs):
         padding = self._torch_padding()
+        plain = self.data_format == "channels_last" and self.groups == 1 and _plain(
+            self, inputs, any_backend=True
+        )
+        if plain and _xla_cpu() and None not in inputs.shape[1:3]:
+            patches = (
+                tuple(self.strides) == tuple(self.kernel_size)
+                and self.padding == "valid"
+                and tuple(self.dilation_rate) == (1, 1)
+            )
+            if patches:
+                return _fast_call(self, patch_embed, inputs)
+            if padding and all(s == 1 for s in self.strides):
+                return _fast_call(self, _conv2d, inputs, self.dilation_rate, self.padding)
         if not (_plain(self, inputs) and self.data_format == "channels_last" and padding):
             return super().call(inputs)
         return _fast_call(
             self, _torch.conv2d, inputs, self.strides, padding, self.dilation_rate, self.groups
         )
+
+
+def _conv2d(x, kernel, bias, dilation, padding):
+    y = conv2d(x, keras.ops.cast(kernel, x.dtype), dilation, padding)
+    return y if bias is None else y + keras.ops.cast(bias, x.dtype)
 
 
 @register

@@ -1,4 +1,5 @@
-"""Non-overlapping transposed convolution (patch un-embedding) as one matmul."""
+"""Non-overlapping convolutions (patch embedding) and transposed convolutions (patch
+un-embedding) as one matmul each."""
 
 from keras import ops
 
@@ -30,3 +31,28 @@ def patch_unembed(x, kernel, bias=None):
         y = y + ops.cast(bias, x.dtype)
     y = ops.transpose(y, (0, 1, 3, 2, 4, 5))
     return ops.reshape(y, (b, h * kh, w * kw, out))
+
+
+def patch_embed(x, kernel, bias=None):
+    """`Conv2D(out, k, strides=k, padding="valid")` of `x` as a space-to-depth and matmul.
+
+    XLA (CPU) computes the kernel gradient of the strided convolution as a generic loop nest
+    (at MSST-Net's 512x512 input, 13x its forward); as a matmul it is one more matmul.
+    Rows and columns past the last whole patch are dropped, as the convolution drops them.
+
+    Args:
+        x: `(B, H, W, C)` channels-last input with static `H`, `W`.
+        kernel: the Keras `Conv2D` kernel, `(kh, kw, C, out)`.
+        bias: `(out,)` or None.
+
+    Returns:
+        `(B, H // kh, W // kw, out)`.
+    """
+    kh, kw, cin, out = kernel.shape
+    kernel = ops.cast(kernel, x.dtype)
+    b = ops.shape(x)[0]
+    h, w = x.shape[1] // kh, x.shape[2] // kw
+    x = x[:, : h * kh, : w * kw]
+    x = ops.transpose(ops.reshape(x, (b, h, kh, w, kw, cin)), (0, 1, 3, 2, 4, 5))
+    y = ops.matmul(ops.reshape(x, (b, h, w, kh * kw * cin)), ops.reshape(kernel, (-1, out)))
+    return y if bias is None else y + ops.cast(bias, y.dtype)

@@ -1,0 +1,85 @@
+"""Stride-1 2-D convolution whose kernel gradient is one matmul (for XLA on CPU).
+
+XLA's CPU compiler runs a convolution's forward and input gradient through its fast
+(Eigen) convolution kernels, but emits the kernel (filter) gradient, a convolution with the
+batch and spatial axes contracted, as a generic loop nest: at 128x128x64 it takes 7x the
+forward, and it made most of the JAX training step of both models (docs/benchmarks.md,
+"JAX training step"). `conv2d` here has the same forward and input gradient, and computes the
+kernel gradient as one `dy^T @ shifted(x)` matmul per kernel tap, which XLA hands to its
+matmul kernel (2.5-3x faster at 256^2 and 512^2 activations; docs/benchmarks.md). Written in
+`keras.ops` with `keras.ops.custom_gradient`; `keras_hsifusion.layers.Conv2D` uses it on JAX
+CPU only (other backends and devices have fast filter-gradient kernels of their own).
+"""
+
+import keras
+from keras import ops
+
+
+def same_padding(kernel_size, dilation):
+    """`(before, after)` of a stride-1 "same" convolution along one axis (odd kernels)."""
+    half = dilation * (kernel_size - 1) // 2
+    return half, half
+
+
+def _pad_amounts(kernel_shape, dilation, padding):
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    return tuple(same_padding(k, d) for k, d in zip(kernel_shape[:2], dilation))
+
+
+def conv2d(x, kernel, dilation=(1, 1), padding="same"):
+    """`keras.ops.conv(x, kernel, 1, padding, dilation_rate=dilation)`, channels-last, with
+    the kernel gradient computed as one matmul.
+
+    Args:
+        x: `(B, H, W, C)` with static spatial sizes.
+        kernel: `(kh, kw, C, O)`; odd `kh`, `kw` when `padding="same"`.
+        dilation: `(dh, dw)`.
+        padding: `"same"` or `"valid"`.
+
+    Returns:
+        `(B, Ho, Wo, O)`, equal to `keras.ops.conv` (the gradients too, to float rounding).
+    """
+    dilation = tuple(int(d) for d in dilation)
+    if keras.backend.is_keras_tensor(x) or keras.backend.is_keras_tensor(kernel):
+        return ops.conv(x, kernel, 1, padding, dilation_rate=dilation)  # shape inference
+    dh, dw = dilation
+    kh, kw, c, o = kernel.shape
+    pads = _pad_amounts(kernel.shape, dilation, padding)
+
+    @ops.custom_gradient
+    def _conv(x, kernel):
+        y = ops.conv(x, kernel, 1, padding, dilation_rate=dilation)
+
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
+            # Input gradient: the transposed convolution, a stride-1 convolution of dy with
+            # the flipped kernel (channels swapped) and the complementary padding.
+            flipped = ops.transpose(ops.flip(ops.flip(kernel, 0), 1), (0, 1, 3, 2))
+            full = [(dd * (k - 1) - p0, dd * (k - 1) - p1) for k, dd, (p0, p1) in zip(
+                (kh, kw), dilation, pads)]
+            dy_padded = ops.pad(dy, ((0, 0), *full, (0, 0)))
+            dx = ops.conv(dy_padded, flipped, 1, "valid", dilation_rate=dilation)
+            # Kernel gradient: for each kernel tap, dy^T @ (x shifted by the tap), one matmul
+            # over batch and pixels each (no im2col copy of the input).
+            x_padded = ops.pad(x, ((0, 0), *pads, (0, 0))) if padding == "same" else x
+            ho, wo = dy.shape[1], dy.shape[2]
+            dy_t = ops.transpose(ops.reshape(dy, (-1, o)))
+            taps = [
+                ops.matmul(
+                    dy_t,
+                    ops.reshape(
+                        x_padded[:, i * dh : i * dh + ho, j * dw : j * dw + wo, :], (-1, c)
+                    ),
+                )
+                for i in range(kh)
+                for j in range(kw)
+            ]
+            dk = ops.transpose(ops.stack(taps), (0, 2, 1))  # (kh*kw, C, O)
+            return dx, ops.reshape(dk, (kh, kw, c, o))
+
+        return y, grad
+
+    # A tensor, not a variable: TF's and torch's custom gradients track tensors.
+    kernel = ops.copy(kernel) if isinstance(kernel, keras.Variable) else kernel
+    return _conv(ops.convert_to_tensor(x), ops.convert_to_tensor(kernel))
