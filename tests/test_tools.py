@@ -44,6 +44,10 @@ def test_official_stand_ins_only_fill_missing_packages():
         assert torch.equal(DropPath(0.1)(torch.from_numpy(x)), torch.from_numpy(x))
         with pytest.raises(NotImplementedError):
             sys.modules["ptflops"].get_model_complexity_info(None, None)
+        # A second official network in the same worker (a second size) keeps the stand-ins.
+        stand_in = sys.modules["timm"]
+        official_harness._install_official_stand_ins()
+        assert sys.modules["timm"] is stand_in
     finally:
         for name in [k for k in sys.modules if k.split(".")[0] in ("timm", "ptflops")]:
             del sys.modules[name]

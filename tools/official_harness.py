@@ -50,7 +50,11 @@ def _install_official_stand_ins():
         def __init__(self, *args, **kwargs):
             super().__init__()
 
-    if importlib.util.find_spec("timm") is None:
+    def absent(name):
+        # A stand-in installed by an earlier call has no __spec__ (find_spec would raise).
+        return name not in sys.modules and importlib.util.find_spec(name) is None
+
+    if absent("timm"):
         timm = types.ModuleType("timm")
         timm.layers = types.ModuleType("timm.layers")
         timm.models = types.ModuleType("timm.models")
@@ -66,7 +70,7 @@ def _install_official_stand_ins():
                 "timm.models.layers": timm.layers,
             }
         )
-    if importlib.util.find_spec("ptflops") is None:
+    if absent("ptflops"):
         ptflops = types.ModuleType("ptflops")
 
         def get_model_complexity_info(*args, **kwargs):

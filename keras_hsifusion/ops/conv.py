@@ -63,19 +63,19 @@ def conv2d(x, kernel, dilation=(1, 1), padding="same"):
             # Kernel gradient: for each kernel tap, dy^T @ (x shifted by the tap), one matmul
             # over batch and pixels each (no im2col copy of the input).
             x_padded = ops.pad(x, ((0, 0), *pads, (0, 0))) if padding == "same" else x
-            ho, wo = dy.shape[1], dy.shape[2]
+            b, ho, wo = dy.shape[0], dy.shape[1], dy.shape[2]
             dy_t = ops.transpose(ops.reshape(dy, (-1, o)))
-            taps = [
-                ops.matmul(
-                    dy_t,
-                    ops.reshape(
-                        x_padded[:, i * dh : i * dh + ho, j * dw : j * dw + wo, :], (-1, c)
-                    ),
-                )
-                for i in range(kh)
-                for j in range(kw)
-            ]
-            dk = ops.transpose(ops.stack(taps), (0, 2, 1))  # (kh*kw, C, O)
+
+            # A loop over the taps, so that one shifted copy of x is alive at a time (XLA
+            # would otherwise schedule all kh * kw copies of every layer together).
+            def tap(t, dk):
+                i, j = t // kw, t % kw
+                shifted = ops.slice(x_padded, (0, i * dh, j * dw, 0), (b, ho, wo, c))
+                row = ops.matmul(dy_t, ops.reshape(shifted, (-1, c)))  # (O, C)
+                return ops.slice_update(dk, (t, 0, 0), row[None])
+
+            dk = ops.fori_loop(0, kh * kw, tap, ops.zeros((kh * kw, o, c), dy.dtype))
+            dk = ops.transpose(dk, (0, 2, 1))  # (kh*kw, C, O)
             return dx, ops.reshape(dk, (kh, kw, c, o))
 
         return y, grad
