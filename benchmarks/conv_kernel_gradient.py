@@ -7,7 +7,8 @@ convolution); the kernel gradient of `keras_hsifusion.ops.conv.conv2d` (one matm
 kernel tap); and, for reference, torch's `conv2d` backward-weight kernel (oneDNN) in the same
 process. Writes Markdown and JSON next to `--out`.
 
-    KERAS_BACKEND=jax python benchmarks/conv_kernel_gradient.py --out benchmarks/results/cpu_conv_kernel_gradient
+    KERAS_BACKEND=jax python benchmarks/conv_kernel_gradient.py \
+        --out benchmarks/results/cpu_conv_kernel_gradient
 """
 
 import argparse
@@ -105,8 +106,7 @@ def main(argv=None):
         keras=keras.__version__,
         machine=platform.platform(),
         cpus=os.cpu_count(),
-        command="KERAS_BACKEND=jax python benchmarks/conv_kernel_gradient.py --out "
-        + args.out,
+        command="KERAS_BACKEND=jax python benchmarks/conv_kernel_gradient.py --out " + args.out,
     )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:

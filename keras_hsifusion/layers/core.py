@@ -5,7 +5,10 @@ torch, when the layer is a plain float layer (no LoRA, no quantization, channels
 "same" with odd kernels or "valid"), `call` goes through `keras_hsifusion.ops._torch`, which
 skips the layout copies Keras' torch backend makes (see that module). Non-overlapping
 transposed convs (strides equal to the kernel) run as one matmul on every backend
-(`keras_hsifusion.ops.patches`). Everywhere else `call` is Keras' own.
+(`keras_hsifusion.ops.patches`). On JAX with CPU devices, stride-1 and non-overlapping
+`Conv2D`s compute their kernel gradient as matmuls (`keras_hsifusion.ops.conv`,
+`ops.patches.patch_embed`): XLA's CPU filter-gradient convolution is 5-23x slower.
+Everywhere else `call` is Keras' own.
 """
 
 import keras
@@ -65,8 +68,10 @@ class Conv2D(layers.Conv2D):
 
     def call(self, inputs):
         padding = self._torch_padding()
-        plain = self.data_format == "channels_last" and self.groups == 1 and _plain(
-            self, inputs, any_backend=True
+        plain = (
+            self.data_format == "channels_last"
+            and self.groups == 1
+            and _plain(self, inputs, any_backend=True)
         )
         if plain and _xla_cpu() and None not in inputs.shape[1:3]:
             patches = (

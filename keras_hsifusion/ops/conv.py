@@ -1,14 +1,15 @@
-"""Stride-1 2-D convolution whose kernel gradient is one matmul (for XLA on CPU).
+"""Stride-1 2-D convolution whose kernel gradient is one matmul per kernel tap (XLA on CPU).
 
 XLA's CPU compiler runs a convolution's forward and input gradient through its fast
-(Eigen) convolution kernels, but emits the kernel (filter) gradient, a convolution with the
-batch and spatial axes contracted, as a generic loop nest: at 128x128x64 it takes 7x the
-forward, and it made most of the JAX training step of both models (docs/benchmarks.md,
-"JAX training step"). `conv2d` here has the same forward and input gradient, and computes the
-kernel gradient as one `dy^T @ shifted(x)` matmul per kernel tap, which XLA hands to its
-matmul kernel (2.5-3x faster at 256^2 and 512^2 activations; docs/benchmarks.md). Written in
+convolution kernels, but emits the kernel (filter) gradient, a convolution with the batch
+and spatial axes contracted, as one convolution with an image-sized window that runs at ~10
+GFLOP/s (5-23x the forward's time); it made most of MSST-Net's JAX training step
+(docs/benchmarks.md, "What was done", item 5). `conv2d` here has the same forward and input
+gradient, and computes the kernel gradient as one `dy^T @ shifted(x)` matmul per kernel tap,
+which XLA hands to its matmul kernel (1.3x faster at 128^2, 1.7x at 512^2, 2.9-3.7x at 256^2
+with 96-192 channels: benchmarks/results/cpu_conv_kernel_gradient.md). Written in
 `keras.ops` with `keras.ops.custom_gradient`; `keras_hsifusion.layers.Conv2D` uses it on JAX
-CPU only (other backends and devices have fast filter-gradient kernels of their own).
+CPU only (other backends and devices have fast kernel-gradient kernels of their own).
 """
 
 import keras
@@ -56,8 +57,10 @@ def conv2d(x, kernel, dilation=(1, 1), padding="same"):
             # Input gradient: the transposed convolution, a stride-1 convolution of dy with
             # the flipped kernel (channels swapped) and the complementary padding.
             flipped = ops.transpose(ops.flip(ops.flip(kernel, 0), 1), (0, 1, 3, 2))
-            full = [(dd * (k - 1) - p0, dd * (k - 1) - p1) for k, dd, (p0, p1) in zip(
-                (kh, kw), dilation, pads)]
+            full = [
+                (dd * (k - 1) - p0, dd * (k - 1) - p1)
+                for k, dd, (p0, p1) in zip((kh, kw), dilation, pads)
+            ]
             dy_padded = ops.pad(dy, ((0, 0), *full, (0, 0)))
             dx = ops.conv(dy_padded, flipped, 1, "valid", dilation_rate=dilation)
             # Kernel gradient: for each kernel tap, dy^T @ (x shifted by the tap), one matmul

@@ -36,8 +36,9 @@ def patch_unembed(x, kernel, bias=None):
 def patch_embed(x, kernel, bias=None):
     """`Conv2D(out, k, strides=k, padding="valid")` of `x` as a space-to-depth and matmul.
 
-    XLA (CPU) computes the kernel gradient of the strided convolution as a generic loop nest
-    (at MSST-Net's 512x512 input, 13x its forward); as a matmul it is one more matmul.
+    XLA (CPU) computes the kernel gradient of the strided convolution as a slow
+    image-sized-window convolution (MSST-Net's patch embeddings at 512x512: forward +
+    backward 13x the forward); as a matmul it is one more matmul.
     Rows and columns past the last whole patch are dropped, as the convolution drops them.
 
     Args:
