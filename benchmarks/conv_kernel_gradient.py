@@ -8,7 +8,7 @@ kernel tap); and, for reference, torch's `conv2d` backward-weight kernel (oneDNN
 process. Writes Markdown and JSON next to `--out`.
 
     KERAS_BACKEND=jax python benchmarks/conv_kernel_gradient.py \
-        --out benchmarks/results/cpu_conv_kernel_gradient
+        --out benchmarks/results/jax_conv_kernel_gradient
 """
 
 import argparse

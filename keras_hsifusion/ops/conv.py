@@ -7,7 +7,7 @@ GFLOP/s (5-23x the forward's time); it made most of MSST-Net's JAX training step
 (docs/benchmarks.md, "What was done", item 5). `conv2d` here has the same forward and input
 gradient, and computes the kernel gradient as one `dy^T @ shifted(x)` matmul per kernel tap,
 which XLA hands to its matmul kernel (1.3x faster at 128^2, 1.7x at 512^2, 2.9-3.7x at 256^2
-with 96-192 channels: benchmarks/results/cpu_conv_kernel_gradient.md). Written in
+with 96-192 channels: benchmarks/results/jax_conv_kernel_gradient.md). Written in
 `keras.ops` with `keras.ops.custom_gradient`; `keras_hsifusion.layers.Conv2D` uses it on JAX
 CPU only (other backends and devices have fast kernel-gradient kernels of their own).
 """
