@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -24,20 +23,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_hsifusion.ops.conv import conv2d  # noqa: E402
+from keras_hsifusion.profiling.native import best_seconds  # noqa: E402
 
 # (side, in channels, out channels): MSST-Net at 128^2 (small) and 512^2 (default, HR
 # branch), HSSDCT at 256^2 (nf 96, 2 nf = 192 -> 96).
 SHAPES = [(128, 64, 64), (256, 96, 96), (256, 192, 96), (512, 64, 64)]
-
-
-def _best(fn, iters):
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def _torch_weight_grad(x, g, k, iters):
@@ -49,16 +39,7 @@ def _torch_weight_grad(x, g, k, iters):
     gt = torch.from_numpy(np.ascontiguousarray(g.transpose(0, 3, 1, 2)))
     shape = (g.shape[-1], x.shape[-1], k, k)
 
-    def run():
-        return torch.nn.grad.conv2d_weight(xt, shape, gt, padding=k // 2)
-
-    run()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_seconds(lambda: torch.nn.grad.conv2d_weight(xt, shape, gt, padding=k // 2), iters)
 
 
 def measure(side, cin, cout, iters, k=3):
@@ -85,9 +66,9 @@ def measure(side, cin, cout, iters, k=3):
     row = dict(
         shape=f"{side}x{side}, {cin}->{cout}",
         gflop=flops / 1e9,
-        forward_s=_best(lambda: forward(xj, wj), iters),
-        kernel_grad_xla_s=_best(lambda: grad_xla(xj, wj, gj), iters),
-        kernel_grad_ours_s=_best(lambda: grad_ours(xj, wj, gj), iters),
+        forward_s=best_seconds(lambda: forward(xj, wj), iters),
+        kernel_grad_xla_s=best_seconds(lambda: grad_xla(xj, wj, gj), iters),
+        kernel_grad_ours_s=best_seconds(lambda: grad_ours(xj, wj, gj), iters),
         kernel_grad_torch_s=_torch_weight_grad(x, g, k, iters),
         max_rel_diff=float(np.max(np.abs(a - b)) / np.max(np.abs(a))),
     )

@@ -11,12 +11,12 @@ on JAX, autograd on torch). Prints one line per layer and writes JSON.
 # ruff: noqa: B023 - every closure is called in the iteration that defines it
 import json
 import sys
-import time
 
 import keras
 import numpy as np
 
 from keras_hsifusion.profiling import benchmark as bm
+from keras_hsifusion.profiling.native import best_seconds
 
 name, size = sys.argv[1], sys.argv[2]
 reps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -24,8 +24,7 @@ model = bm.build_model(name, "float32")
 shapes = bm.input_shapes(model, name, size, 1)
 rng = np.random.default_rng(0)
 x = {k: rng.random(s, dtype=np.float32) for k, s in shapes.items()}
-layers = [l for l in model.layers if l.weights or not isinstance(l, keras.layers.InputLayer)]
-layers = [l for l in layers if not isinstance(l, keras.layers.InputLayer)]
+layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
 probe = keras.Model(model.inputs, [l.input for l in layers])
 ins = probe(x)
 B = keras.backend.backend()
@@ -33,16 +32,6 @@ B = keras.backend.backend()
 
 def tonp(t):
     return keras.ops.convert_to_numpy(t)
-
-
-def timeit(f):
-    f()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
 
 
 rows = []
@@ -66,8 +55,8 @@ for layer, inp in zip(layers, ins):
         ff = jax.jit(fwd)
         gf = jax.jit(jax.grad(lossf, argnums=(0, 1)))
         jinp = jax.tree_util.tree_map(jnp.asarray, inp)
-        t_f = timeit(lambda: jax.block_until_ready(ff(tv, jinp)))
-        t_g = timeit(lambda: jax.block_until_ready(gf(tv, jinp)))
+        t_f = best_seconds(lambda: ff(tv, jinp), reps)
+        t_g = best_seconds(lambda: gf(tv, jinp), reps)
     elif B == "torch":
         import torch
 
@@ -82,8 +71,8 @@ for layer, inp in zip(layers, ins):
             l = sum((o * o).sum() for o in keras.tree.flatten(out))
             l.backward()
 
-        t_f = timeit(f)
-        t_g = timeit(g)
+        t_f = best_seconds(f, reps)
+        t_g = best_seconds(g, reps)
     else:
         raise SystemExit("jax or torch only")
     rows.append((layer.name, type(layer).__name__, t_f, t_g))

@@ -11,6 +11,8 @@ transposed convs (strides equal to the kernel) run as one matmul on every backen
 Everywhere else `call` is Keras' own.
 """
 
+import functools
+
 import keras
 from keras import layers
 
@@ -36,17 +38,14 @@ def _plain(layer, inputs, any_backend=False):
     )
 
 
+@functools.cache
 def _xla_cpu():
-    """True on JAX when its devices are CPUs, where XLA's kernel gradient of a convolution is
-    a slow generic loop nest (`keras_hsifusion.ops.conv`)."""
-    global _XLA_CPU
-    if _XLA_CPU is None:
-        devices = keras.distribution.list_devices() if keras.backend.backend() == "jax" else []
-        _XLA_CPU = bool(devices) and all(d.lower().startswith("cpu") for d in devices)
-    return _XLA_CPU and keras.backend.backend() == "jax"
-
-
-_XLA_CPU = None
+    """True on JAX when its devices are CPUs, where XLA computes a convolution's kernel
+    gradient with a slow image-sized-window convolution (`keras_hsifusion.ops.conv`)."""
+    if keras.backend.backend() != "jax":
+        return False
+    devices = keras.distribution.list_devices()
+    return bool(devices) and all(d.lower().startswith("cpu") for d in devices)
 
 
 def _fast_call(layer, kernel_fn, inputs, *args):
@@ -68,12 +67,13 @@ class Conv2D(layers.Conv2D):
 
     def call(self, inputs):
         padding = self._torch_padding()
-        plain = (
-            self.data_format == "channels_last"
+        if (
+            _xla_cpu()
+            and self.data_format == "channels_last"
             and self.groups == 1
+            and None not in inputs.shape[1:3]
             and _plain(self, inputs, any_backend=True)
-        )
-        if plain and _xla_cpu() and None not in inputs.shape[1:3]:
+        ):
             patches = (
                 tuple(self.strides) == tuple(self.kernel_size)
                 and self.padding == "valid"

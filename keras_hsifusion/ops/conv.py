@@ -16,21 +16,16 @@ import keras
 from keras import ops
 
 
-def same_padding(kernel_size, dilation):
-    """`(before, after)` of a stride-1 "same" convolution along one axis (odd kernels)."""
-    half = dilation * (kernel_size - 1) // 2
-    return half, half
-
-
 def _pad_amounts(kernel_shape, dilation, padding):
+    """`((top, bottom), (left, right))` of a stride-1 convolution (odd kernels for "same")."""
     if padding == "valid":
         return ((0, 0), (0, 0))
-    return tuple(same_padding(k, d) for k, d in zip(kernel_shape[:2], dilation))
+    return tuple((d * (k - 1) // 2,) * 2 for k, d in zip(kernel_shape[:2], dilation))
 
 
 def conv2d(x, kernel, dilation=(1, 1), padding="same"):
     """`keras.ops.conv(x, kernel, 1, padding, dilation_rate=dilation)`, channels-last, with
-    the kernel gradient computed as one matmul.
+    the kernel gradient computed as one matmul per kernel tap.
 
     Args:
         x: `(B, H, W, C)` with static spatial sizes.

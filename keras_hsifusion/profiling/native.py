@@ -7,6 +7,7 @@ One cohesive module: it is the one place where backend frameworks are imported (
 other module of the package is backend-agnostic), so its probes stay together.
 """
 
+import functools
 import math
 import os
 import re
@@ -339,18 +340,18 @@ def matmul_peak(n=2048, dtype="float32", repeats=5):
 
     a = keras.ops.convert_to_tensor(np.random.rand(n, n).astype("float32"), dtype=dtype)
     fn = compile_function(lambda x: keras.ops.matmul(x, x))
-    return 2 * n**3 / _best_seconds(fn, a, repeats) / 1e9
+    return 2 * n**3 / best_seconds(lambda: fn(a), repeats) / 1e9
 
 
-def _best_seconds(fn, x, repeats):
-    """Fastest of `repeats` synchronised calls `fn(x)`, after one untimed (compiling) call."""
+def best_seconds(fn, repeats=5):
+    """Fastest of `repeats` synchronised calls `fn()`, after one untimed (compiling) call."""
     import time
 
-    sync(fn(x))
+    sync(fn())
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        sync(fn(x))
+        sync(fn())
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -388,7 +389,7 @@ def kernel_peaks(n=4096, repeats=5):
         a = torch.from_numpy(a_np)
         kernels = {"torch.matmul": lambda x: torch.matmul(x, x)}
     return {
-        f"{name} {kernel}": 2 * n**3 / _best_seconds(fn, a, repeats) / 1e9
+        f"{name} {kernel}": 2 * n**3 / best_seconds(functools.partial(fn, a), repeats) / 1e9
         for kernel, fn in kernels.items()
     }
 
