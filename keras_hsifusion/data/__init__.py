@@ -1,5 +1,6 @@
 """Data for fusion: readers/writers, real scenes, sensor simulation and patch datasets."""
 
+from keras_hsifusion.data.conditions import DegradationSampler, band_snr_offsets
 from keras_hsifusion.data.degrade import degrade, psf_matrix, psf_radius, spatial_degrade
 from keras_hsifusion.data.io import read_cube, read_hssdct_sample, write_cube, write_hssdct_sample
 from keras_hsifusion.data.patches import FusionPatches, spatial_split
@@ -19,7 +20,9 @@ __all__ = [
     "open_writer",
     "read_raster",
     "write_raster",
+    "DegradationSampler",
     "FusionPatches",
+    "band_snr_offsets",
     "degrade",
     "indian_pines",
     "indian_pines_bands",

@@ -110,10 +110,11 @@ def spatial_degrade(image, scale, psf_fwhm=None):
     return out.astype(np.float32)
 
 
-def _add_noise(x, snr_db, rng):
-    # per image and band: noise power = signal power / 10^(snr/10)
-    power = np.mean(np.square(x, dtype=np.float64), axis=(-3, -2), keepdims=True)
-    std = np.sqrt(power / (10.0 ** (snr_db / 10.0)))
+def _add_noise(x, snr_db, rng, power=None):
+    # per image and band: noise power = signal power / 10^(snr/10); `snr_db` a number or (C,)
+    if power is None:
+        power = np.mean(np.square(x, dtype=np.float64), axis=(-3, -2), keepdims=True)
+    std = np.sqrt(power / (10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0)))
     return (x + std * rng.standard_normal(x.shape)).astype(np.float32)
 
 
@@ -131,7 +132,9 @@ def degrade(hr_hsi, scale, srf, psf_fwhm=None, noise_snr_db=None, seed=None):
         srf: `(C, c)` spectral response matrix, e.g. from `spectral_response`.
         psf_fwhm: PSF FWHM in HR pixels. Defaults to `scale`.
         noise_snr_db: `None` (no noise), one SNR in dB for both outputs, or a pair
-            `(snr_lr_hsi, snr_hr_msi)` where either may be `None`.
+            `(snr_lr_hsi, snr_hr_msi)` where either may be `None` or a per-band array
+            (`(C,)` for the LR-HSI, `(c,)` for the HR-MSI: band-dependent noise, see
+            `keras_hsifusion.data.conditions`).
         seed: seed of the noise generator.
 
     Returns:
@@ -167,8 +170,18 @@ def degrade(hr_hsi, scale, srf, psf_fwhm=None, noise_snr_db=None, seed=None):
         else:
             snr_lr = snr_msi = noise_snr_db
         rng = np.random.default_rng(seed)
+        checks = (("lr_hsi", snr_lr, x.shape[-1]), ("hr_msi", snr_msi, msi.shape[-1]))
+        for name, snr, bands in checks:
+            snr = None if snr is None else np.asarray(snr, dtype=np.float64)
+            if snr is not None and (snr.ndim > 1 or snr.size not in (1, bands)):
+                raise ValueError(
+                    f"The {name} SNR must be a number or one per band ({bands}). "
+                    f"Received shape {snr.shape}"
+                )
+            if snr is not None and not np.all(np.isfinite(snr)):
+                raise ValueError(f"The {name} SNR must be finite. Received: {snr}")
         if snr_lr is not None:
-            lr = _add_noise(lr, float(snr_lr), rng)
+            lr = _add_noise(lr, np.asarray(snr_lr, dtype=np.float64), rng)
         if snr_msi is not None:
-            msi = _add_noise(msi, float(snr_msi), rng)
+            msi = _add_noise(msi, np.asarray(snr_msi, dtype=np.float64), rng)
     return lr, msi

@@ -5,7 +5,7 @@ import math
 import keras
 import numpy as np
 
-from keras_hsifusion.data.degrade import degrade, psf_radius
+from keras_hsifusion.data.degrade import _add_noise, degrade, psf_radius, spatial_degrade
 
 __all__ = ["FusionPatches", "spatial_split"]
 
@@ -126,7 +126,15 @@ class FusionPatches(keras.utils.PyDataset):
             every scene. Defaults to the whole scene.
         psf_fwhm: PSF FWHM for the simulation. Defaults to `scale`.
         noise_snr_db: noise of the simulation (see `degrade`), drawn once per scene.
-        seed: seed of positions, augmentation and noise.
+        degradations: optional `keras_hsifusion.data.DegradationSampler`: every patch is
+            then simulated on its own under a condition drawn from it (PSF width, noise per
+            image and band, MSI response), from an HR window with a margin of the widest PSF
+            (reflected at the region's border, so nothing outside `region` is seen). Noise
+            levels are relative to each scene region's mean square per band. Replaces `srf`,
+            `psf_fwhm` and `noise_snr_db`; not with real pairs.
+        hsi_bands: with `degradations`, the HSI bands (a slice or index array) of the LR-HSI
+            and target; the HR-MSI is simulated from all bands. Defaults to all.
+        seed: seed of positions, augmentation, noise and conditions.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of `PyDataset`.
 
     Examples:
@@ -156,6 +164,8 @@ class FusionPatches(keras.utils.PyDataset):
         psf_fwhm=None,
         noise_snr_db=None,
         seed=None,
+        degradations=None,
+        hsi_bands=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -187,8 +197,12 @@ class FusionPatches(keras.utils.PyDataset):
         lrs, msis = as_list(lr_hsi), as_list(hr_msi)
         if (lrs is None) != (msis is None):
             raise ValueError("Give both `lr_hsi` and `hr_msi` (real pairs) or neither (simulate).")
-        if lrs is None and srf is None:
+        if degradations is not None and lrs is not None:
+            raise ValueError("`degradations` simulates pairs: do not also give `lr_hsi`/`hr_msi`.")
+        if lrs is None and srf is None and degradations is None:
             raise ValueError("`srf` is needed to simulate the HR-MSI when no pairs are given.")
+        self.degradations = degradations
+        self.hsi_bands = slice(None) if hsi_bands is None else hsi_bands
         if lrs is not None and not (len(lrs) == len(msis) == len(hrs)):
             raise ValueError(
                 "`hr_hsi`, `lr_hsi` and `hr_msi` must have the same number of scenes. "
@@ -201,7 +215,9 @@ class FusionPatches(keras.utils.PyDataset):
                 raise ValueError(f"`hr_hsi[{i}]` must be (H, W, C). Received shape {hr.shape}")
             h, w = (hr.shape[0] // scale) * scale, (hr.shape[1] // scale) * scale
             hr = hr[:h, :w]
-            if lrs is None:
+            if degradations is not None:
+                lr = msi = None  # simulated per patch
+            elif lrs is None:
                 noise_seed = None if seed is None else seed + 7919 * (i + 1)
                 lr, msi = degrade(hr, scale, srf, psf_fwhm, noise_snr_db, noise_seed)
             else:
@@ -224,6 +240,45 @@ class FusionPatches(keras.utils.PyDataset):
             for r, c in self.bounds
         )
         self.patches_per_epoch = patches_per_epoch or max(n_fit, 1)
+        if degradations is not None:
+            self._prepare_windows(degradations)
+
+    def _prepare_windows(self, sampler):
+        # Each scene's region, padded by the widest PSF's margin (half-sample reflection, as
+        # `degrade` does at image borders), and its mean square per band (noise levels).
+        s = self.scale
+        self.margin = -(-psf_radius(s, sampler.max_psf_fwhm) // s) * s
+        self.padded, self.power, self.gram = [], [], []
+        for (_, _, hr), (rows, cols) in zip(self.scenes, self.bounds):
+            region = hr[rows, cols]
+            m = self.margin
+            self.padded.append(np.pad(region, ((m, m), (m, m), (0, 0)), mode="symmetric"))
+            flat = region.reshape(-1, region.shape[-1]).astype(np.float64)
+            self.gram.append(flat.T @ flat / len(flat))
+            self.power.append(np.diag(self.gram[-1]).copy())
+
+    def _simulate(self, i, y, x, rng):
+        """The (lr, msi, hr) patch at HR (y, x) of scene i under a freshly drawn condition."""
+        sampler, p, s, m = self.degradations, self.patch_size, self.scale, self.margin
+        rows, cols = self.bounds[i]
+        y0, x0 = y - rows.start, x - cols.start
+        window = self.padded[i][y0 : y0 + p + 2 * m, x0 : x0 + p + 2 * m]
+        hr = window[m : m + p, m : m + p]
+        keep = self.hsi_bands
+        cond = sampler.draw(rng)
+        a, b = m // s, (m + p) // s
+        lr = spatial_degrade(window[..., keep], s, cond["psf_fwhm"])[a:b, a:b]
+        srf = sampler.srf(cond)
+        msi = (hr.astype(np.float64) @ srf).astype(np.float32)
+        snr_lr, snr_msi = sampler.noise_snr_db(cond)
+        if snr_lr is not None:
+            snr_lr = np.broadcast_to(snr_lr, hr.shape[-1:])[keep]
+            lr = _add_noise(lr, snr_lr, rng, power=self.power[i][keep])
+        if snr_msi is not None:
+            # mean square of each MSI band over the region: srf_j^T G srf_j
+            msi_power = np.einsum("cj,cd,dj->j", srf, self.gram[i], srf)
+            msi = _add_noise(msi, snr_msi, rng, power=msi_power)
+        return lr, msi, np.ascontiguousarray(hr[..., keep])
 
     def _all_positions(self, region):
         self.bounds = []
@@ -278,11 +333,14 @@ class FusionPatches(keras.utils.PyDataset):
         p, s = self.patch_size, self.scale
         for i, y, x in batch:
             lr, msi, hr = self.scenes[i]
-            arrays = [
-                lr[y // s : (y + p) // s, x // s : (x + p) // s],
-                msi[y : y + p, x : x + p],
-                hr[y : y + p, x : x + p],
-            ]
+            if self.degradations is not None:
+                arrays = list(self._simulate(i, y, x, rng))
+            else:
+                arrays = [
+                    lr[y // s : (y + p) // s, x // s : (x + p) // s],
+                    msi[y : y + p, x : x + p],
+                    hr[y : y + p, x : x + p],
+                ]
             if self.augment:
                 arrays = _augment(arrays, rng)
             lrs.append(arrays[0])
@@ -303,12 +361,12 @@ class FusionPatches(keras.utils.PyDataset):
         """`tf.TensorSpec`s of a batch for `tf.data.Dataset.from_generator` (needs TF)."""
         import tensorflow as tf
 
-        lr, msi, hr = self.scenes[0]
+        inputs, target = self[0]
         p, s = self.patch_size, self.scale
         return (
             {
-                "lr_hsi": tf.TensorSpec((None, p // s, p // s, lr.shape[-1]), tf.float32),
-                "hr_msi": tf.TensorSpec((None, p, p, msi.shape[-1]), tf.float32),
+                "lr_hsi": tf.TensorSpec((None, p // s, p // s, target.shape[-1]), tf.float32),
+                "hr_msi": tf.TensorSpec((None, p, p, inputs["hr_msi"].shape[-1]), tf.float32),
             },
-            tf.TensorSpec((None, p, p, hr.shape[-1]), tf.float32),
+            tf.TensorSpec((None, p, p, target.shape[-1]), tf.float32),
         )

@@ -12,8 +12,8 @@ GLOBAL_SKIPS = (None, "bicubic", "detail_injection", "poly_detail_injection")
 _RIDGE = {"detail_injection": 1e-6, "poly_detail_injection": 1e-4}
 
 
-def add_global_skip(mode, scale, lr_hsi, hr_msi, residual, dtype=None):
-    """`base + 0.01 * residual` for a model's functional graph (`GlobalSkip`, `ResidualGate`).
+def add_global_skip(mode, scale, lr_hsi, hr_msi, residual, dtype=None, residual_scale=0.01):
+    """`base + residual_scale * residual` for a model's graph (`GlobalSkip`, `ResidualGate`).
 
     The gate is fixed (not trained): a trainable scalar gate collapsed to 0 within a few
     dozen Adam steps in our Indian Pines runs (the residual of an untrained network only
@@ -21,7 +21,9 @@ def add_global_skip(mode, scale, lr_hsi, hr_msi, residual, dtype=None):
     while a fixed small residual scale (as EDSR's `res_scale`) lets the network learn.
     """
     base = GlobalSkip(mode, scale, name="global_skip", dtype=dtype)([lr_hsi, hr_msi])
-    gate = ResidualGate(initial=0.01, trainable=False, name="global_skip_gate", dtype=dtype)
+    gate = ResidualGate(
+        initial=float(residual_scale), trainable=False, name="global_skip_gate", dtype=dtype
+    )
     return gate([base, residual])
 
 
@@ -31,6 +33,14 @@ def check_global_skip(value):
             f"`global_skip` must be one of {GLOBAL_SKIPS}. Received: global_skip={value!r}"
         )
     return value
+
+
+def check_residual_scale(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 10:
+        raise ValueError(
+            f"`residual_scale` must be a number in (0, 10]. Received: residual_scale={value!r}"
+        )
+    return float(value)
 
 
 @register

@@ -32,6 +32,11 @@ DEFAULT_DATA = {
     "sensor": "sentinel2a-10m",
     "psf_fwhm": None,
     "noise_snr_db": None,
+    "noise_profile": None,
+    "noise_profile_depth_db": None,
+    "msi_shift_nm": None,
+    "msi_width_scale": None,
+    "val_conditions": 4,
     "test_size": 48,
     "val_size": 24,
     "val_axis": 1,
@@ -76,6 +81,7 @@ def build_data(config):
     """
     seed = config.get("seed", 0) if "data" in config else 0
     d = config["data"] if "data" in config else {**DEFAULT_DATA, **config}
+    d = {**DEFAULT_DATA, **d}
     cube, wavelengths = khf_data.indian_pines()
     crop, scale, step = d["crop"], d["scale"], d["band_step"]
     if crop > min(cube.shape[:2]):
@@ -84,6 +90,9 @@ def build_data(config):
             f"Received: crop={crop}"
         )
     cube = np.ascontiguousarray(cube[:crop, :crop])
+    sampler = khf_data.DegradationSampler(d, scale, wavelengths, d["sensor"])
+    if sampler.random:
+        return _build_random_data(d, seed, cube, wavelengths, sampler)
     srf = khf_data.spectral_response(d["sensor"], wavelengths)
     # The MSI sees the whole spectrum; `band_step` only thins the HSI (input and target).
     lr, msi = khf_data.degrade(
@@ -140,6 +149,95 @@ def build_data(config):
         "wavelengths": wavelengths,
         "regions": {"train": train_region, "val": val_region, "test": test_region},
         "seed": seed,
+        "val_conditions": None,
+        "test_condition": {"psf_fwhm": d["psf_fwhm"], "noise_snr_db": d["noise_snr_db"]},
+    }
+
+
+def _fixed_or_none(spec):
+    return None if isinstance(spec, dict) else spec
+
+
+def _build_random_data(d, seed, hr, wavelengths, sampler):
+    """`build_data` when the degradation is drawn from ranges (`data.DegradationSampler`).
+
+    Training patches are simulated one by one under drawn conditions; the validation strip
+    is simulated whole under `val_conditions` conditions drawn once from the same ranges
+    (a batch of that many strips, recorded in the returned `val_conditions`); the test region
+    under the nominal condition: the fixed values of the config, the protocol's defaults
+    (FWHM = scale, no noise) for the parameters given as ranges. As in the fixed protocol,
+    the HR-MSI sees every band; `band_step` thins the LR-HSI and the target.
+    """
+    scale, keep = d["scale"], slice(None, None, d["band_step"])
+    cube = hr
+    max_fwhm = sampler.max_psf_fwhm
+    train_region, test_region = khf_data.spatial_split(
+        hr.shape[0], hr.shape[1], scale, val_size=d["test_size"], psf_fwhm=max_fwhm
+    )
+    rows, cols = train_region
+    train_region, val_region = khf_data.spatial_split(
+        rows.stop, cols.stop, scale, val_size=d["val_size"], axis=d["val_axis"], psf_fwhm=max_fwhm
+    )
+    train = khf_data.FusionPatches(
+        hr,
+        scale,
+        patch_size=d["patch_size"],
+        batch_size=d["batch_size"],
+        patches_per_epoch=d["patches_per_epoch"],
+        region=train_region,
+        seed=seed,
+        degradations=sampler,
+        hsi_bands=keep,
+    )
+
+    def cut(region, lr, msi):
+        rows, cols = region
+        lr_rows = slice(rows.start // scale, rows.stop // scale)
+        lr_cols = slice(cols.start // scale, cols.stop // scale)
+        lr = lr[None, lr_rows, lr_cols, keep]
+        return lr, msi[None, rows, cols], cube[None, rows, cols, keep]
+
+    conditions = sampler.fixed_conditions(d["val_conditions"], seed)
+    val = []
+    for k, cond in enumerate(conditions):
+        lr, msi = khf_data.degrade(
+            cube,
+            scale,
+            sampler.srf(cond),
+            psf_fwhm=cond["psf_fwhm"],
+            noise_snr_db=sampler.noise_snr_db(cond),
+            seed=[seed, 0x7A1, k],
+        )
+        val.append(cut(val_region, lr, msi))
+    snr = d["noise_snr_db"]
+    if isinstance(snr, (list, tuple)):
+        test_snr = [_fixed_or_none(s) for s in snr]
+        test_snr = None if test_snr == [None, None] else test_snr
+    else:
+        test_snr = _fixed_or_none(snr)
+    test_cond = {"psf_fwhm": _fixed_or_none(d["psf_fwhm"]), "noise_snr_db": test_snr}
+    srf = khf_data.spectral_response(d["sensor"], wavelengths)
+    lr, msi = khf_data.degrade(
+        cube, scale, srf, psf_fwhm=test_cond["psf_fwhm"], noise_snr_db=test_snr, seed=seed
+    )
+    test_lr, test_msi, test_hr = cut(test_region, lr, msi)
+    return {
+        "train": train,
+        "val_inputs": {
+            "lr_hsi": np.concatenate([v[0] for v in val]),
+            "hr_msi": np.concatenate([v[1] for v in val]),
+        },
+        "val_target": np.concatenate([v[2] for v in val]),
+        "test_inputs": {"lr_hsi": test_lr, "hr_msi": test_msi},
+        "test_target": test_hr,
+        "scale": scale,
+        "hsi_bands": test_hr.shape[-1],
+        "msi_bands": test_msi.shape[-1],
+        "wavelengths": wavelengths[keep],
+        "regions": {"train": train_region, "val": val_region, "test": test_region},
+        "seed": seed,
+        "val_conditions": conditions,
+        "test_condition": test_cond,
     }
 
 

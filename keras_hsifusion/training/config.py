@@ -5,8 +5,12 @@ spirit of BasicSR. Keys (defaults in `DEFAULT_CONFIG` and `DEFAULT_DATA`):
 
 - `name`: experiment name. `seed`: seed of weights, patches and masks.
 - `data`: `scene` (`"indian_pines"`), `crop` (HR side of the square crop, 144), `scale` (4),
-  `sensor` (spectral response of the HR-MSI, `"sentinel2a-10m"`), `psf_fwhm`,
-  `noise_snr_db`, `test_size` (HR columns of the held-out test region on the right, 48),
+  `sensor` (spectral response of the HR-MSI, `"sentinel2a-10m"`), the degradation —
+  `psf_fwhm`, `noise_snr_db`, `noise_profile`, `noise_profile_depth_db`, `msi_shift_nm`,
+  `msi_width_scale`: single values or ranges drawn per training patch, see
+  `keras_hsifusion.data.conditions` — and `val_conditions` (how many validation conditions
+  are drawn once from those ranges, 4), `test_size` (HR columns of the held-out test region
+  on the right, 48),
   `val_size` (HR size of the validation strip carved from the training region, 24) and
   `val_axis` (1: its last columns, mirroring the test split; 0: its bottom rows),
   `band_step` (keep every k-th HSI band, 1; for quick tests), `patch_size` (HR, 32),
@@ -44,7 +48,10 @@ import json
 import os
 import runpy
 
+import numpy as np
+
 from keras_hsifusion.applications.registry import model_specs
+from keras_hsifusion.data.conditions import DegradationSampler
 from keras_hsifusion.training.builders import DEFAULT_DATA, build_loss, model_spec
 from keras_hsifusion.training.distributed import check_distribution
 from keras_hsifusion.utils.validation import (
@@ -129,6 +136,9 @@ def _check_data(data):
     for key in ("crop", "scale", "test_size", "val_size", "band_step", "patch_size", "batch_size"):
         check_int(f"data.{key}", data[key])
     check_int("data.patches_per_epoch", data["patches_per_epoch"], allow_none=True)
+    check_int("data.val_conditions", data["val_conditions"])
+    # raises a ValueError naming the key for a malformed degradation spec
+    DegradationSampler(data, data["scale"], np.linspace(400.0, 2500.0, 8))
     if data["val_axis"] not in (0, 1):
         raise ValueError(f"`data.val_axis` must be 0 or 1. Received: val_axis={data['val_axis']!r}")
     if data["patch_size"] % data["scale"]:

@@ -372,6 +372,8 @@ def _run(config, out_dir, resume, verbose, log, safe_mode, start, dist):
         "val": state.get("best_logs") if state else None,
         "test": None,
         "baselines": baseline_metrics(data["test_inputs"], data["test_target"], scale),
+        "val_conditions": data.get("val_conditions"),
+        "test_condition": data.get("test_condition"),
         "wall_time_s": time.time() - start,
     }
     best_path = os.path.join(out_dir, "best.keras")

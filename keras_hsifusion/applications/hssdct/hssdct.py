@@ -8,7 +8,11 @@ from keras import layers
 from keras_hsifusion.applications.fusion_model import FusionModel
 from keras_hsifusion.layers.core import Conv2D, register
 from keras_hsifusion.layers.dense_swin import DenseWindowBlock
-from keras_hsifusion.layers.global_skip import add_global_skip, check_global_skip
+from keras_hsifusion.layers.global_skip import (
+    add_global_skip,
+    check_global_skip,
+    check_residual_scale,
+)
 from keras_hsifusion.layers.hdrtb import HDRTB, check_hdrtb_config
 from keras_hsifusion.layers.interpolate import Interpolate
 from keras_hsifusion.utils.validation import check_int, lcm
@@ -53,6 +57,8 @@ class HSSDCT(FusionModel):
             (`layers.GlobalSkip`) plus the network's output times a trainable gate that starts
             at 0.01 (`layers.ResidualGate`), so the network learns the residual over the
             estimate (not in the official network: docs/differences.md).
+        residual_scale: the fixed gate of the network's output over the `global_skip`
+            estimate (default 0.01; the robust presets use a larger one, see their cards).
 
     Heads follow the official rule (`8 - (channels % 8)`, then `h - ((channels + k*gc) % h)`
     for the k-th block). In the HDRTBs every block's channels must be divisible by twice its
@@ -96,6 +102,7 @@ class HSSDCT(FusionModel):
         mlp_ratio=4.0,
         final_window_size=4,
         global_skip=None,
+        residual_scale=0.01,
         dtype=None,
         **kwargs,
     ):
@@ -110,6 +117,7 @@ class HSSDCT(FusionModel):
         check_int("window_size", window_size)
         check_int("final_window_size", final_window_size)
         check_global_skip(global_skip)
+        check_residual_scale(residual_scale)
         if not (isinstance(mlp_ratio, (int, float)) and mlp_ratio > 0):
             raise ValueError(f"`mlp_ratio` must be positive. Received: mlp_ratio={mlp_ratio!r}")
         hier_win_ratios = tuple(float(r) for r in hier_win_ratios)
@@ -185,7 +193,9 @@ class HSSDCT(FusionModel):
         z = final_block(z)
         outputs = last_conv(z)
         if global_skip:  # not in the official network (docs/differences.md)
-            outputs = add_global_skip(global_skip, scale, lr_hsi, hr_msi, outputs, dtype)
+            outputs = add_global_skip(
+                global_skip, scale, lr_hsi, hr_msi, outputs, dtype, residual_scale
+            )
 
         super().__init__(
             inputs={"lr_hsi": lr_hsi, "hr_msi": hr_msi}, outputs=outputs, dtype=dtype, **kwargs

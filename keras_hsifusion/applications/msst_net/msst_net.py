@@ -16,7 +16,11 @@ from keras_hsifusion.applications.msst_net.pretrainers import MBAE, MPAE
 from keras_hsifusion.layers._utils import layer_norm
 from keras_hsifusion.layers.core import Conv2D, Conv2DTranspose, Dense, register
 from keras_hsifusion.layers.embeddings import POSITION_EMBEDDINGS, BandEmbedding, PatchEmbedding
-from keras_hsifusion.layers.global_skip import add_global_skip, check_global_skip
+from keras_hsifusion.layers.global_skip import (
+    add_global_skip,
+    check_global_skip,
+    check_residual_scale,
+)
 from keras_hsifusion.layers.interpolate import Interpolate
 from keras_hsifusion.layers.spat import SpaT
 from keras_hsifusion.layers.spet import SpeT
@@ -78,6 +82,8 @@ class MSSTNet(FusionModel):
             (`layers.GlobalSkip`) plus the network's output times a trainable gate that starts
             at 0.01 (`layers.ResidualGate`), so the network learns the residual over the
             estimate (not in the official network: docs/differences.md).
+        residual_scale: the fixed gate of the network's output over the `global_skip`
+            estimate (default 0.01; the robust presets use a larger one, see their cards).
         dtype: dtype policy of the layers.
         name: model name.
 
@@ -124,6 +130,7 @@ class MSSTNet(FusionModel):
         position_embedding="learned",
         reference_size=(16, 16),
         global_skip=None,
+        residual_scale=0.01,
         dtype=None,
         name="msst_net",
         **kwargs,
@@ -151,6 +158,7 @@ class MSSTNet(FusionModel):
             )
         check_choice("position_embedding", position_embedding, POSITION_EMBEDDINGS)
         check_global_skip(global_skip)
+        check_residual_scale(residual_scale)
         reference_size = check_pair("reference_size", reference_size)
 
         band_dims = (hsi_embed_dim, hsi_embed_dim // 2, hsi_embed_dim * 2)
@@ -234,7 +242,9 @@ class MSSTNet(FusionModel):
         y = Conv2D(hsi_bands, 3, padding="same", name="recon_conv2", **kw)(y)
         outputs = MSSTCrop(scale, name="crop", **kw)([y, lr_hsi])
         if global_skip:  # not in the official network (docs/differences.md)
-            outputs = add_global_skip(global_skip, scale, lr_hsi, hr_msi, outputs, dtype)
+            outputs = add_global_skip(
+                global_skip, scale, lr_hsi, hr_msi, outputs, dtype, residual_scale
+            )
         super().__init__(
             inputs={"lr_hsi": lr_hsi, "hr_msi": hr_msi},
             outputs=outputs,
