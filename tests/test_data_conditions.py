@@ -32,6 +32,7 @@ def test_band_profiles():
     assert np.all(conditions.band_snr_offsets(WL, "white", 10) == 0)
     off = conditions.band_snr_offsets(WL, "sensor", 8.0)
     assert abs(off.mean()) < 1e-12 and np.ptp(off) == pytest.approx(8.0)
+
     # noisiest (lowest SNR) in the blue, the water-vapour bands and the far SWIR
     def at(nm):
         return off[np.argmin(np.abs(WL - nm))]
@@ -76,7 +77,8 @@ def test_per_patch_simulation_equals_whole_scene_simulation():
     ds = data.FusionPatches(
         hr, 4, patch_size=16, batch_size=4, augment=False, seed=3, degradations=sampler
     )
-    lr_whole, msi_whole = data.degrade(hr, 4, sampler.srf(sampler.draw(np.random.default_rng(0))), psf_fwhm=6.0)
+    srf = sampler.srf(sampler.draw(np.random.default_rng(0)))
+    lr_whole, msi_whole = data.degrade(hr, 4, srf, psf_fwhm=6.0)
     rng = np.random.default_rng(0)
     for y, x in ((16, 20), (24, 32), (20, 24)):
         lr, msi, target = ds._simulate(0, y, x, rng)
@@ -131,7 +133,8 @@ def test_build_data_with_ranges_records_validation_conditions():
     assert d["val_target"].shape[0] == 3
     for c in d["val_conditions"]:
         assert 3 <= c["psf_fwhm"] <= 6 and 20 <= c["snr_lr_db"] <= 30
-        assert c["snr_msi_db"] is None and len(c["lr_band_offsets_db"]) == 200  # every band of the scene
+        # offsets are recorded for every band of the scene
+        assert c["snr_msi_db"] is None and len(c["lr_band_offsets_db"]) == 200
     # the test region is the protocol's, simulated under the nominal (clean) condition
     plain = training.build_data(training.validate_config({"model": cfg["model"], "data": base}))
     assert d["regions"]["test"] == plain["regions"]["test"]
