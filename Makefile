@@ -32,11 +32,15 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 install: $(VENV)/.installed
 
-# Runs the whole suite once per backend; fails if any backend fails.
+# Runs the suite once per backend; fails if any backend fails. Tests marked
+# `backend_independent` (numpy only: readers, classical methods, simulation) run once, under
+# the first backend; every other test runs under each. The 20 slowest tests are listed.
 test: $(VENV)/.installed
-	@status=0; for b in $(BACKENDS); do \
+	@status=0; first=1; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b"; \
-	  XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS) tests || status=1; \
+	  if [ $$first = 1 ]; then sel=""; else sel="not backend_independent"; fi; \
+	  XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20 $${sel:+-m "$$sel"} $(PYTEST_ARGS) tests || status=1; \
+	  first=0; \
 	done; exit $$status
 
 lint: $(VENV)/.installed

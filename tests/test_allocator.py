@@ -14,6 +14,9 @@ from keras_hsifusion.utils.allocator import MMAP_THRESHOLD, malloc_env, tune_mal
 # bytes in mmapped blocks, `arena` = bytes of the heap).
 _PROBE = """
 import ctypes, importlib.util, json, sys
+
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
 # The module file alone: importing the package would import Keras and a backend (slow).
 spec = importlib.util.spec_from_file_location("allocator", sys.argv[2])
 allocator = importlib.util.module_from_spec(spec)

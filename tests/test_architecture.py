@@ -12,6 +12,9 @@ import re
 
 import pytest
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "keras_hsifusion")
 # A module past this length must say in its docstring why it is one cohesive thing.
 MAX_LINES = 450

@@ -18,6 +18,9 @@ from keras_hsifusion.baselines.glp import glp
 from keras_hsifusion.baselines.gsa import gsa
 from keras_hsifusion.baselines.sfim import sfim
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 INPUTS = load_fixture("baselines/inputs")
 LR, HR, SCALE = INPUTS["lr_hsi"], INPUTS["hr_msi"], int(INPUTS["scale"])
 METHODS = {"sfim": sfim, "gsa": gsa, "glp": glp}

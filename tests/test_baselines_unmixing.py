@@ -16,6 +16,9 @@ from keras_hsifusion.baselines.cnmf import cnmf
 from keras_hsifusion.baselines.fuse_wei import fuse_wei
 from keras_hsifusion.baselines.hysure import hysure
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 INPUTS = load_fixture("baselines/inputs")
 SCALE = int(INPUTS["scale"])
 

@@ -6,6 +6,9 @@ import pytest
 from keras_hsifusion import data, training
 from keras_hsifusion.data import conditions
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 WL = np.linspace(400.0, 2500.0, 60)
 
 

@@ -7,6 +7,9 @@ import scipy.io
 
 from keras_hsifusion import data
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 
 @pytest.fixture
 def cube():

@@ -6,6 +6,9 @@ import pytest
 
 from keras_hsifusion import data
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 
 def _g(d, fwhm):
     sigma = fwhm / (2 * math.sqrt(2 * math.log(2)))

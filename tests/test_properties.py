@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from keras_hsifusion import metrics
 from keras_hsifusion.data import degrade, psf_matrix, psf_radius, spatial_degrade
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None)
 SYMMETRIC = ["rmse", "sam", "cc", "uiqi"]
 # Metric -> its range and its value for est == ref.

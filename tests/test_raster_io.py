@@ -10,6 +10,9 @@ import pytest
 
 from keras_hsifusion.data import io, raster
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 rasterio = pytest.importorskip("rasterio")
 
 WL = np.array([450.0, 550.0, 650.0, 850.0, 1650.0])

@@ -15,9 +15,12 @@ if str(ROOT) not in sys.path:  # tools/ is not installed: import it from the rep
 
 from tools import derive_tables, official_harness  # noqa: E402
 
+# No Keras backend (the official harness runs torch itself): runs once, under the first
+# backend of `make test` (tests/conftest.py).
+pytestmark = pytest.mark.backend_independent
+
 _FAKE_HSSDCT = """
 import torch
-
 
 class HyDCFN(torch.nn.Module):  # the official signature: HyDCFN(args)(lr_hsi, hr_msi), NCHW
     def __init__(self, args):
