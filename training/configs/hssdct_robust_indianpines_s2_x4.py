@@ -5,7 +5,7 @@ under a distribution of degradations instead of the one clean simulation: every 
 patch is simulated on its own (`keras_hsifusion.data.conditions`) with a Gaussian PSF of FWHM
 2-7 HR pixels, white noise at 15-50 dB on the LR-HSI and 25-55 dB on the HR-MSI, a per-band
 SNR profile (white, an imaging-spectrometer shape or a smooth random curve, 0-10 dB deep) and
-an MSI response shifted by up to 2 nm and 5 % wider or narrower. Model selection on four
+an MSI response shifted by up to 2 nm and 5 % wider or narrower. Model selection on eight
 validation conditions drawn once from the same ranges (recorded in `results.json`); the
 held-out test region is never seen. The network's residual over the classical estimate is
 scaled by 0.1 instead of 0.01 (`residual_scale`).
@@ -26,7 +26,7 @@ CONFIG = {
         "noise_profile_depth_db": {"uniform": [0.0, 10.0]},
         "msi_shift_nm": {"uniform": [-2.0, 2.0]},
         "msi_width_scale": {"uniform": [0.95, 1.05]},
-        "val_conditions": 4,
+        "val_conditions": 8,
         "patch_size": 32,
         "batch_size": 8,
         "patches_per_epoch": 64,
@@ -43,6 +43,6 @@ CONFIG = {
     "optimizer": {"class": "Adam", "learning_rate": 5e-4},
     "schedule": {"class": "cosine", "alpha": 0.05},
     "loss": "HSSDCTJointLoss",
-    "epochs": 300,
+    "epochs": 120,
     "monitor": "val_psnr",
 }
