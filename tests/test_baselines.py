@@ -23,6 +23,7 @@ def test_registry():
         "fuse_wei",
         "glp",
         "gsa",
+        "hysime_detail_injection",
         "hysure",
         "poly_detail_injection",
         "sfim",

@@ -27,6 +27,7 @@ from keras_hsifusion.baselines.glp import glp
 from keras_hsifusion.baselines.gsa import gsa
 from keras_hsifusion.baselines.hysure import hysure
 from keras_hsifusion.baselines.sfim import sfim
+from keras_hsifusion.baselines.subspace import hysime_detail_injection
 
 __all__ = [
     "METHODS",
@@ -38,6 +39,7 @@ __all__ = [
     "get_method",
     "glp",
     "gsa",
+    "hysime_detail_injection",
     "hysure",
     "poly_detail_injection",
     "sfim",
@@ -53,6 +55,7 @@ METHODS = {
     "cnmf": cnmf,
     "hysure": hysure,
     "fuse_wei": fuse_wei,
+    "hysime_detail_injection": hysime_detail_injection,
 }
 
 

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_inputs", "per_image"]
+__all__ = ["check_inputs", "per_image", "unit_divisor"]
 
 
 def _as_array(name, value):
@@ -29,8 +29,12 @@ def _check_finite(name, array):
         )
 
 
-def check_inputs(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
-    """Checks the arguments of a baseline and brings the images to float32 batches.
+def check_inputs(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None, dtype=np.float32):
+    """Checks the arguments of a baseline and brings the images to float batches.
+
+    The batches are C-contiguous copies whatever the memory layout of the input (a
+    band-sequential `np.transpose` view, a strided slice): the float sums of a method then run
+    in one order, so every layout gives the same numbers.
 
     Args:
         lr_hsi: `(h, w, C)` or `(B, h, w, C)` array.
@@ -39,11 +43,13 @@ def check_inputs(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
         scale: positive integer resolution ratio.
         srf: None or a `(C, c)` spectral response (`keras_hsifusion.data.spectral_response`).
         psf_fwhm: None or the positive FWHM of the Gaussian PSF in HR pixels.
+        dtype: the float type of the returned images. Defaults to float32; float64 keeps
+            float64 input unrounded (for a method that normalises its input first).
 
     Returns:
-        `(lr_hsi (B, h, w, C), hr_msi (B, H, W, c), scale, srf, psf_fwhm, batched)`: float32
-        arrays, an int, a float64 array or None, a float or None, and whether the input was
-        batched.
+        `(lr_hsi (B, h, w, C), hr_msi (B, H, W, c), scale, srf, psf_fwhm, batched)`:
+        C-contiguous `dtype` arrays, an int, a float64 array or None, a float or None, and
+        whether the input was batched.
 
     Raises:
         TypeError: for non-numeric arrays, a non-integer `scale` or a non-numeric `psf_fwhm`.
@@ -103,9 +109,21 @@ def check_inputs(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
                 f"shape {srf.shape}"
             )
         _check_finite("srf", srf)
-    lr = np.asarray(lr, dtype=np.float32)
-    hr = np.asarray(hr, dtype=np.float32)
+    lr = np.ascontiguousarray(lr, dtype=dtype)
+    hr = np.ascontiguousarray(hr, dtype=dtype)
     return lr, hr, scale, srf, psf_fwhm, batched
+
+
+def unit_divisor(lr):
+    """The positive constant a method divides both images of a pair by to be unit-free.
+
+    `max|lr|` of one `(h, w, C)` LR-HSI: the maximum for non-negative data, as the presets'
+    normalisation (`max(lr_hsi)`) and HySure's; `max(k * lr) = k * max(lr)` for any `k > 0`,
+    so a method computed on `lr / d`, `hr / d` and multiplied back by `d` gives `k` times
+    its result for inputs `k` times larger. 1 for an all-zero LR-HSI.
+    """
+    top = float(np.max(np.abs(lr)))
+    return top if top > 0 else 1.0
 
 
 def per_image(fn, lr, hr, batched, *args):

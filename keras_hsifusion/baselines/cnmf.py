@@ -10,7 +10,7 @@ from keras_hsifusion.baselines._estimation import (
     imresize_cubic_up,
     prepare_srf,
 )
-from keras_hsifusion.baselines._inputs import check_inputs
+from keras_hsifusion.baselines._inputs import check_inputs, unit_divisor
 from keras_hsifusion.baselines._unmixing import uniform_draws, vca_yokoya, vd
 
 __all__ = ["cnmf"]
@@ -87,6 +87,7 @@ def cnmf(
     seed=0,
     vca_draws=None,
     return_info=False,
+    unit="max",
 ):
     """CNMF, coupled non-negative matrix factorisation unmixing (Yokoya et al.).
 
@@ -113,6 +114,15 @@ def cnmf(
     of FWHM `psf_fwhm` (default `scale`, the reference's) applied block-wise
     (`gaussian_down_sample`).
 
+    Units: every step is unit-free except the reference's weight of the sum-to-one row,
+    `2 sqrt(mean(MSI) / 0.7455) / c^3`, which grows as the square root of the data and is
+    defined for reflectance. The data are divided by `unit` (the value of reflectance 1 in
+    the input's units) for the whole computation and the result multiplied back, so
+    `cnmf(k * lr, k * msi, unit=k * u) == k * cnmf(lr, msi, unit=u)`. The default `"max"`
+    divides by max|lr_hsi|, which makes the result equivariant to any scaling of the input
+    (docs/differences.md: 8.5e-5 of the output's maximum from the reference on its golden
+    fixture, 0.0005 dB); `unit=1.0` is the reference exactly (its golden output is matched).
+
     Randomness: VCA draws one uniform vector per endmember; they come from
     `numpy.random.default_rng(seed)` or, to reproduce a given run, from `vca_draws` (at
     least `n_endmembers ** 2` uniform numbers, consumed `n_endmembers` at a time, as the
@@ -130,6 +140,8 @@ def cnmf(
         seed: seed of the VCA draws when `vca_draws` is None. Defaults to 0.
         vca_draws: None or the uniform draws VCA consumes (see above).
         return_info: also return a dict with the iteration counts, endmember count and SRF.
+        unit: the input value of reflectance 1 (a positive number), or `"max"` for
+            max|lr_hsi| of each image. Defaults to 1.0 (the reference's: reflectance input).
 
     Returns:
         float32 numpy array `(scale*h, scale*w, C)` (batched like the input); with
@@ -140,7 +152,14 @@ def cnmf(
     >>> cnmf(rng.random((8, 8, 12)), rng.random((32, 32, 4)), scale=4).shape
     (32, 32, 12)
     """
-    lr, hr, scale, srf, psf_fwhm, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
+    lr, hr, scale, srf, psf_fwhm, batched = check_inputs(
+        lr_hsi, hr_msi, scale, srf, psf_fwhm, dtype=np.float64
+    )
+    if not (
+        unit == "max"
+        or (isinstance(unit, numbers.Real) and not isinstance(unit, bool) and 0 < unit < np.inf)
+    ):
+        raise ValueError(f'`unit` must be a positive number or "max". Received: unit={unit!r}')
     if n_endmembers is not None and (
         isinstance(n_endmembers, bool)
         or not isinstance(n_endmembers, numbers.Integral)
@@ -160,11 +179,13 @@ def cnmf(
             f"inner_iterations={inner_iterations!r}"
         )
     outs, infos = [], []
-    for lr_i, hr_i in zip(lr.astype(np.float64), hr.astype(np.float64)):
+    for lr_i, hr_i in zip(lr, hr):
+        u = unit_divisor(lr_i) if unit == "max" else float(unit)
+        lr_i, hr_i = lr_i / u, hr_i / u
         out, info = _cnmf_one(
             lr_i, hr_i, scale, srf, psf_fwhm, n_endmembers, inner_iterations, seed, vca_draws
         )
-        outs.append(out)
+        outs.append(out * u)
         infos.append(info)
     out = np.stack(outs).astype(np.float32)
     out = out if batched else out[0]

@@ -4,12 +4,14 @@ import numpy as np
 from scipy import interpolate, linalg
 
 from keras_hsifusion.baselines._estimation import fspecial_gaussian, prepare_srf
-from keras_hsifusion.baselines._inputs import check_inputs
+from keras_hsifusion.baselines._inputs import check_inputs, unit_divisor
 from keras_hsifusion.baselines._resampling import matlab_round
 
 __all__ = ["fuse_wei"]
 
-# FUSE_wrapper's constants: data scale (the prior precision is absolute) and sigma's factor
+# FUSE_wrapper's constants: data scale (the prior precision is absolute: the reference
+# multiplies reflectance, at most about 1, by 10^4; here the data are scaled so that
+# max|lr_hsi| is 10^4, see docs/differences.md) and sigma's factor
 # (1 / (2 * 2.7725887)) ** 0.5 = 1 / 2.35482, i.e. a Gaussian PSF of FWHM `scale`.
 _SCALING = 10000.0
 _FWHM_TO_SIGMA = (1.0 / (2.0 * 2.7725887)) ** 0.5
@@ -97,8 +99,9 @@ def fuse_wei(
     `subspace_dim` leading principal directions of the LR-HSI (uncentred, scaled by the
     square roots of their eigenvalues); the maximum a posteriori estimate under a Gaussian
     prior centred on the spline-upsampled LR-HSI (precision `prior_precision` on data scaled
-    by 10^4) is the solution of a Sylvester equation, solved in closed form in the Fourier
-    domain (circular boundaries). For an even `scale` the result is the mean of the
+    so that max|lr_hsi| is 10^4; the reference scales reflectance by 10^4, see
+    docs/differences.md) is the solution of a Sylvester equation, solved in closed form in
+    the Fourier domain (circular boundaries). For an even `scale` the result is the mean of the
     solutions for the two central sampling phases. Deterministic.
 
     Sensor knowledge: `srf` is used when given; otherwise it is estimated as the reference
@@ -124,7 +127,9 @@ def fuse_wei(
     >>> fuse_wei(rng.random((8, 8, 20)), rng.random((32, 32, 3)), scale=4).shape
     (32, 32, 20)
     """
-    lr, hr, scale, srf, psf_fwhm, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
+    lr, hr, scale, srf, psf_fwhm, batched = check_inputs(
+        lr_hsi, hr_msi, scale, srf, psf_fwhm, dtype=np.float64
+    )
     if subspace_dim is None:
         subspace_dim = min(15, lr.shape[-1])
     if isinstance(subspace_dim, bool) or not isinstance(subspace_dim, (int, np.integer)):
@@ -148,13 +153,15 @@ def fuse_wei(
     if scale % 2 == 0:
         starts.append(starts[0] + 1)
     outs = []
-    for lr_i, hr_i in zip(lr.astype(np.float64), hr.astype(np.float64)):
+    for lr_i, hr_i in zip(lr, hr):
         rows, msi, _ = prepare_srf(lr_i, hr_i, scale, srf, psf_fwhm)
-        lr_s, msi_s = lr_i * _SCALING, msi * _SCALING
+        # The reference scales reflectance by 10^4; any units: max|lr_hsi| becomes 10^4.
+        unit = unit_divisor(lr_i) / _SCALING
+        lr_s, msi_s = lr_i / unit, msi / unit
         fused = [
             _bayesian_fusion(lr_s, msi_s, rows, kernel, scale, s, subspace_dim, prior_precision)
             for s in starts
         ]
-        outs.append(sum(fused) / len(fused) / _SCALING)
+        outs.append(sum(fused) / len(fused) * unit)
     out = np.stack(outs).astype(np.float32)
     return out if batched else out[0]

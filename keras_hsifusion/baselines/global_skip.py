@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_hsifusion.baselines._inputs import check_inputs
+from keras_hsifusion.baselines._inputs import check_inputs, unit_divisor
 from keras_hsifusion.data.degrade import psf_radius
 from keras_hsifusion.layers.global_skip import GlobalSkip
 
@@ -11,15 +11,29 @@ __all__ = ["bicubic", "detail_injection", "poly_detail_injection"]
 
 
 def _global_skip(mode, lr_hsi, hr_msi, scale, srf, psf_fwhm):
-    lr, hr, scale, _, psf_fwhm, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
+    # The regressions have an absolute ridge term and mix features of different units (the
+    # MSI and its products), so each pair is divided by `unit_divisor` (max |lr_hsi|, the
+    # presets' normalisation) in float64 before the layer's float32 and multiplied back:
+    # unit-equivariant (docs/differences.md, "Classical baselines"). Bicubic is linear.
+    dtype = np.float32 if mode == "bicubic" else np.float64
+    lr, hr, scale, _, psf_fwhm, batched = check_inputs(
+        lr_hsi, hr_msi, scale, srf, psf_fwhm, dtype=dtype
+    )
     radius = psf_radius(scale, psf_fwhm)
     if mode != "bicubic" and min(hr.shape[1:3]) < radius:
         raise ValueError(
             f"`hr_msi` must be at least the PSF radius ({radius} HR pixels for psf_fwhm="
             f"{psf_fwhm}) on each side. Received: hr_msi of size {hr.shape[1:3]}"
         )
+    divisor = np.ones((lr.shape[0], 1, 1, 1))
+    if mode != "bicubic":
+        divisor[:, 0, 0, 0] = [unit_divisor(image) for image in lr]
+        lr = (lr / divisor).astype(np.float32)
+        hr = (hr / divisor).astype(np.float32)
     out = GlobalSkip(mode, scale, psf_fwhm)([lr, hr])
     out = np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+    if mode != "bicubic":
+        out = (out * divisor).astype(np.float32)
     return out if batched else out[0]
 
 
@@ -51,6 +65,8 @@ def detail_injection(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     the common signature of `keras_hsifusion.baselines` and not used. `psf_fwhm` is the FWHM
     (HR pixels) of the Gaussian PSF that degrades the MSI (default `scale`, the Wald protocol
     of `keras_hsifusion.data.degrade`); `hr_msi` must be at least the PSF radius on each side.
+    The pair is divided by max|lr_hsi| (in float64) before the layer and the result
+    multiplied back, so it does not depend on the units of the input.
     Arguments and result as every baseline (`keras_hsifusion.baselines`).
 
     Examples:
@@ -68,7 +84,10 @@ def poly_detail_injection(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     their pairwise products (`c + c (c + 1) / 2` feature images, each degraded and
     high-passed on its own) as regressors, ridge 1e-4 relative to the mean Gram diagonal. It
     captures a second-order spectral mapping from MSI detail to HSI detail; `srf` is accepted
-    for the common signature and not used. Arguments, PSF and result as `detail_injection`.
+    for the common signature and not used. Arguments, PSF, units (the pair divided by
+    max|lr_hsi|: the products and the ridge are then unit-free, and for non-negative input
+    this is the estimate a preset's global skip computes on its normalised input) and result
+    as `detail_injection`.
 
     Examples:
     >>> rng = np.random.default_rng(0)

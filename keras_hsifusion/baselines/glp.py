@@ -20,7 +20,10 @@ def _glp_one(lr, hr, scale, fir1):
     design = np.concatenate([low_ms.reshape(h * w, ms_bands), np.ones((h * w, 1))], axis=1)
     coef = np.linalg.solve(design.T @ design, design.T @ lr.reshape(h * w, bands))
     pan = (hr.reshape(-1, ms_bands) @ coef[:-1] + coef[-1]).reshape(big_h, big_w, bands)
-    top = 2.0 ** np.sqrt(lr.max())
+    # The reference clips at 2 ** sqrt(max(hs)), which is 2 at max = 1 but not proportional
+    # to the data; 2 max(lr) is that bound for reflectance of maximum 1, in any units
+    # (docs/differences.md).
+    top = max(2.0 * lr.max(), 0.0)
     if scale % 2 == 0:
         starts = [scale // 2, scale // 2 + 1]
     else:
@@ -54,9 +57,11 @@ def glp(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None, fir1="matlab"):
     the toolbox's `gaussian_down_sample` (a Gaussian PSF of FWHM `scale`, see
     `_estimation.gaussian_down_sample`) and upsampled the same way, and its detail is
     injected with the global gain `cov(up, low) / var(low)`. The result is clipped to
-    `[0, 2 ** sqrt(max(lr_hsi))]` (the reference's radiometric range, with its
-    `n = max(hs(:)) ^ 0.5` bit depth). For an even `scale` the whole is averaged over the two
-    central sampling phases (start positions `scale / 2` and `scale / 2 + 1`).
+    `[0, 2 max(lr_hsi)]`: the reference's radiometric range `[0, 2 ** sqrt(max(lr_hsi))]`
+    (its `n = max(hs(:)) ^ 0.5` bit depth) where `max(lr_hsi) = 1`, made proportional to the
+    data so that the method does not depend on their units. For an even `scale` the whole
+    is averaged over the two central sampling phases (start positions `scale / 2` and
+    `scale / 2 + 1`).
 
     The spectral response is estimated by the regression, so `srf` is accepted for the common
     signature and not used; the low-pass always has FWHM `scale` as in the reference, so
@@ -76,7 +81,9 @@ def glp(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None, fir1="matlab"):
     >>> glp(rng.random((8, 8, 5)), rng.random((32, 32, 3)), scale=4).shape
     (32, 32, 5)
     """
-    lr, hr, scale, _, _, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
+    lr, hr, scale, _, _, batched = check_inputs(
+        lr_hsi, hr_msi, scale, srf, psf_fwhm, dtype=np.float64
+    )
     if scale < 2:
         raise ValueError(f"`scale` must be at least 2 for `glp`. Received: scale={scale}")
     if fir1 not in ("matlab", "octave"):

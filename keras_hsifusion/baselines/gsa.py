@@ -81,5 +81,7 @@ def gsa(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     >>> gsa(rng.random((8, 8, 5)), rng.random((32, 32, 3)), scale=4).shape
     (32, 32, 5)
     """
-    lr, hr, scale, _, _, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
+    lr, hr, scale, _, _, batched = check_inputs(
+        lr_hsi, hr_msi, scale, srf, psf_fwhm, dtype=np.float64
+    )
     return per_image(_gsa_one, lr, hr, batched)

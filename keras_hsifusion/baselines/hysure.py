@@ -245,7 +245,9 @@ def hysure(
     ...        subspace_dim=5, iterations=5).shape
     (32, 32, 10)
     """
-    lr, hr, scale, srf, psf_fwhm, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
+    lr, hr, scale, srf, psf_fwhm, batched = check_inputs(
+        lr_hsi, hr_msi, scale, srf, psf_fwhm, dtype=np.float64
+    )
     if scale < 2:
         raise ValueError(f"`scale` must be >= 2 for HySure. Received: scale={scale}")
     if subspace_dim is None:
@@ -274,7 +276,7 @@ def hysure(
     blur_center = (scale + 1) % 2
     draws = uniform_draws(vca_draws, seed, _VCA_RUNS * subspace_dim**2)
     outs = []
-    for lr_i, hr_i in zip(lr.astype(np.float64), hr.astype(np.float64)):
+    for lr_i, hr_i in zip(lr, hr):
         top = lr_i.max()
         top = top if top > 0 else 1.0
         yh, ym = lr_i / top, hr_i / top

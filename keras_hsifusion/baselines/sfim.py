@@ -50,5 +50,7 @@ def sfim(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     >>> sfim(rng.random((8, 8, 5)), rng.random((32, 32, 3)), scale=4).shape
     (32, 32, 5)
     """
-    lr, hr, scale, _, _, batched = check_inputs(lr_hsi, hr_msi, scale, srf, psf_fwhm)
+    lr, hr, scale, _, _, batched = check_inputs(
+        lr_hsi, hr_msi, scale, srf, psf_fwhm, dtype=np.float64
+    )
     return per_image(_sfim_one, lr, hr, batched)

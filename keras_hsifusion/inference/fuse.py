@@ -52,8 +52,9 @@ def _check_image(name, x):
 
 
 def _read(x, r0, r1, c0, c1):
-    """A float32 numpy block of `x` (numpy, memmap, h5py, zarr: read only that block)."""
-    return np.asarray(x[r0:r1, c0:c1, :], dtype=np.float32)
+    """A numpy block of `x` in its own dtype (numpy, memmap, h5py, zarr: read only that
+    block); `scale_inputs` normalises it and makes it contiguous float32."""
+    return np.asarray(x[r0:r1, c0:c1, :])
 
 
 def _array_max(x, rows=256):
@@ -209,7 +210,8 @@ def _fuse_numpy(m, lr, hr, plan, out, batch_size, progress, srf, psf_fwhm, divis
                 # A constant batch size: JAX compiles `predict_on_batch` once per shape.
                 lrs += [lrs[0]] * (batch_size - len(lrs))
                 hrs += [hrs[0]] * (batch_size - len(hrs))
-            lrs, hrs = scale_inputs(np.stack(lrs), np.stack(hrs), divisor)
+            dtype = np.float32 if m.kind == "model" else np.float64
+            lrs, hrs = scale_inputs(np.stack(lrs), np.stack(hrs), divisor, dtype)
             preds = m(lrs, hrs, plan.scale, srf, psf_fwhm)[: len(group)]
             if divisor is not None:
                 preds = preds * np.float32(divisor)
@@ -261,7 +263,10 @@ def fuse(
     number), and its output multiplied back, so the result is in the units of the input; a
     maximum that is not positive and finite (an all-zero or all-negative LR-HSI, NaN) is a
     `ValueError`. A model without a card sees the input as given. Integer inputs are
-    converted to float32; negative values are fused as given.
+    converted to float32 (float64 for classical methods); negative values are fused as given.
+    The division is done in float64 before the one rounding to float32, and every tile is a
+    C-contiguous copy: the result is proportional to the units of the input and the same for
+    any dtype holding the same values and any memory layout (docs/reliability.md).
 
     Args:
         lr_hsi: `(h, w, C)` channels-last array: numpy (any float or integer dtype), an

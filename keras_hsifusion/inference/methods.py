@@ -71,7 +71,8 @@ class _Method:
         return state
 
     def __call__(self, lr, hr, scale, srf=None, psf_fwhm=None):
-        """`lr (B, h, w, C)`, `hr (B, H, W, c)` float32 numpy -> `(B, H, W, C)` float32."""
+        """`lr (B, h, w, C)`, `hr (B, H, W, c)` numpy (float32 for a model) -> `(B, H, W, C)`
+        float32."""
         if self.kind == "classical":
             out = [self.fn(a, b, scale, srf=srf, psf_fwhm=psf_fwhm) for a, b in zip(lr, hr)]
             return np.stack([np.asarray(o, dtype=np.float32) for o in out])
@@ -83,7 +84,7 @@ class _Method:
                     f"{arg} of shape {x.shape[1:]} with {bad} NaN/Inf value(s). Fill the "
                     "nodata pixels first (`khf fuse` fills them and keeps them nodata)."
                 )
-        inputs = {"lr_hsi": lr, "hr_msi": hr}
+        inputs = {"lr_hsi": np.ascontiguousarray(lr), "hr_msi": np.ascontiguousarray(hr)}
         model = self.model
         if keras.backend.backend() == "tensorflow":
             # Eager: tracing a fusion network costs tens of seconds per tile shape.
@@ -168,14 +169,23 @@ def check_divisor(maximum):
     return maximum
 
 
-def scale_inputs(lr, hr, divisor):
+def scale_inputs(lr, hr, divisor, dtype=np.float32):
+    """Both inputs as C-contiguous `dtype` arrays, divided by `divisor` (if not None) first.
+
+    The division is done in float64 on the values as read (any dtype) and rounded to float32
+    once, so inputs `k` times larger (divided by a `k` times larger maximum) give the same
+    float32 numbers, which a model, sensitive to the last bit, then fuses identically; and
+    any memory layout (a band-sequential view, a strided slice) gives one contiguous copy.
+    Classical methods get float64 (`dtype`), so that float64 input is not rounded.
+    """
     if divisor is not None:
-        lr, hr = lr / np.float32(divisor), hr / np.float32(divisor)
-    return lr, hr
+        lr = np.asarray(lr, dtype=np.float64) / divisor
+        hr = np.asarray(hr, dtype=np.float64) / divisor
+    return np.ascontiguousarray(lr, dtype=dtype), np.ascontiguousarray(hr, dtype=dtype)
 
 
 def fuse_tile(m, lr, hr, scale, srf, psf_fwhm, divisor):
-    """One tile, `(h, w, C)` and `(H, W, c)` float32 -> the fused `(H, W, C)` float32."""
-    lr, hr = scale_inputs(lr, hr, divisor)
+    """One tile, `(h, w, C)` and `(H, W, c)` arrays -> the fused `(H, W, C)` float32."""
+    lr, hr = scale_inputs(lr, hr, divisor, np.float32 if m.kind == "model" else np.float64)
     pred = m(lr[None], hr[None], scale, srf, psf_fwhm)[0]
     return pred * np.float32(divisor) if divisor is not None else pred
