@@ -11,6 +11,22 @@ from keras_hsifusion.data.raster import (
     read_raster,
     write_raster,
 )
+from keras_hsifusion.data.responses import (
+    ResponseSampler,
+    nominal_condition,
+    read_response_table,
+    response_sampler,
+    table_response,
+)
+from keras_hsifusion.data.scene_files import (
+    Scene,
+    SceneCollection,
+    find_scenes,
+    open_scene,
+    open_scenes,
+    region_statistics,
+)
+from keras_hsifusion.data.scene_patches import LazyFusionPatches, simulate_regions, split_scenes
 from keras_hsifusion.data.scenes import indian_pines, indian_pines_bands
 from keras_hsifusion.data.srf import list_sensors, sensor_table, spectral_response
 
@@ -22,19 +38,33 @@ __all__ = [
     "write_raster",
     "DegradationSampler",
     "FusionPatches",
+    "LazyFusionPatches",
+    "ResponseSampler",
+    "Scene",
+    "SceneCollection",
     "band_snr_offsets",
     "degrade",
+    "find_scenes",
     "indian_pines",
     "indian_pines_bands",
     "list_sensors",
+    "nominal_condition",
+    "open_scene",
+    "open_scenes",
     "psf_matrix",
     "psf_radius",
     "read_cube",
     "read_hssdct_sample",
+    "read_response_table",
+    "region_statistics",
+    "response_sampler",
     "sensor_table",
+    "simulate_regions",
     "spatial_degrade",
     "spatial_split",
     "spectral_response",
+    "split_scenes",
+    "table_response",
     "write_cube",
     "write_hssdct_sample",
 ]

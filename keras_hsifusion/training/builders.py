@@ -16,6 +16,7 @@ from keras_hsifusion.utils.validation import check_class_spec, check_schedule
 
 __all__ = [
     "DEFAULT_DATA",
+    "FILE_DATA",
     "AutoencoderPatches",
     "build_data",
     "build_loss",
@@ -45,6 +46,9 @@ DEFAULT_DATA = {
     "batch_size": 8,
     "patches_per_epoch": 64,
 }
+# Keys of scenes in files only (`data.scene` a path): not in validated Indian Pines configs.
+FILE_DATA = {"split": "region", "wavelengths": None, "srf": None, "normalise": "max", "key": None}
+BUILTIN_SCENES = ("indian_pines",)
 
 
 def model_spec(class_name):
@@ -73,14 +77,17 @@ def build_data(config):
         config: a validated config (or its `data` dict).
 
     Returns:
-        dict with `train` (a `FusionPatches` over the training region), `val_inputs`
+        dict with `train` (a `FusionPatches` over the training region; scenes in files:
+        `_build_file_data`), `val_inputs`
         (`{"lr_hsi": (1, h, w, C), "hr_msi": (1, H, W, c)}` of the validation strip),
         `val_target` (`(1, H, W, C)`), `test_inputs` and `test_target` (the held-out test
         region), `scale`, `hsi_bands`, `msi_bands`, `wavelengths`, `regions` (`{"train",
         "val", "test"}`: `(row_slice, col_slice)` HR boxes) and `seed`.
     """
     seed = config.get("seed", 0) if "data" in config else 0
-    d = config["data"] if "data" in config else {**DEFAULT_DATA, **config}
+    d = config["data"] if "data" in config else config
+    if d.get("scene", BUILTIN_SCENES[0]) not in BUILTIN_SCENES:  # files: whole scenes
+        return _build_file_data({**DEFAULT_DATA, "crop": None, **FILE_DATA, **d}, seed)
     d = {**DEFAULT_DATA, **d}
     cube, wavelengths = khf_data.indian_pines()
     crop, scale, step = d["crop"], d["scale"], d["band_step"]
@@ -238,6 +245,63 @@ def _build_random_data(d, seed, hr, wavelengths, sampler):
         "seed": seed,
         "val_conditions": conditions,
         "test_condition": test_cond,
+    }
+
+
+def _build_file_data(d, seed):
+    """`build_data` for reference scenes in files (`keras_hsifusion.data.open_scenes`).
+
+    Regions: `data.split_scenes`; divisor: `normalise` or the training regions' maximum;
+    training patches read from disk and simulated one by one (`LazyFusionPatches`);
+    validation under `val_conditions` conditions drawn once from the degradation ranges,
+    else, as the test region, under `nominal_condition`. Returns `build_data`'s keys, with
+    `regions` as `[(scene name, box)]` lists, and `scenes` (names) and `divisor`.
+    """
+    scenes = khf_data.open_scenes(d["scene"], d["wavelengths"], d["key"], prefix="data.")
+    scale, keep = d["scale"], slice(None, None, d["band_step"])
+    sampler = khf_data.response_sampler(d, scale, scenes.wavelengths, scenes.bands)
+    parts, joins = khf_data.split_scenes(
+        scenes, d["split"], scale, d["crop"], d["test_size"], d["val_size"], d["val_axis"],
+        psf_fwhm=sampler.max_psf_fwhm, prefix="data.",
+    )  # fmt: skip
+    noisy = sampler.snr_lr is not None or sampler.snr_msi is not None
+    divisor, stats = d["normalise"], None
+    if divisor == "max":  # one pass over the training regions, for the noise levels too
+        stats = [khf_data.region_statistics(scenes[i], r, gram=noisy) for i, r in parts["train"]]
+        divisor = max(st["max"] for st in stats)
+    if not divisor > 0:
+        raise ValueError(f"`data.normalise`='max': the training scenes are all <= 0 ({divisor})")
+    train = khf_data.LazyFusionPatches(
+        [scenes[i] for i, _ in parts["train"]], scale, sampler, [r for _, r in parts["train"]],
+        divisor, d["patch_size"], d["batch_size"], d["patches_per_epoch"], hsi_bands=keep,
+        statistics=stats, seed=seed,
+    )  # fmt: skip
+    val_conditions = sampler.fixed_conditions(d["val_conditions"], seed) if sampler.random else None
+    test_condition = khf_data.nominal_condition(sampler)
+    held_out = {
+        key: khf_data.simulate_regions(
+            scenes, parts[key], scale, sampler, conditions, divisor, keep, joins[key],
+            seed=[seed, 0x7A1 if key == "val" else 0x7E5],
+        )
+        for key, conditions in (("val", val_conditions or [test_condition]),
+                                ("test", [test_condition]))
+    }  # fmt: skip
+    return {
+        "train": train,
+        "val_inputs": held_out["val"][0],
+        "val_target": held_out["val"][1],
+        "test_inputs": held_out["test"][0],
+        "test_target": held_out["test"][1],
+        "scale": scale,
+        "hsi_bands": held_out["test"][1].shape[-1],
+        "msi_bands": held_out["test"][0]["hr_msi"].shape[-1],
+        "wavelengths": None if scenes.wavelengths is None else scenes.wavelengths[keep],
+        "regions": {k: [(scenes[i].name, r) for i, r in v] for k, v in parts.items()},
+        "scenes": {k: [scenes[i].name for i, _ in v] for k, v in parts.items()},
+        "divisor": float(divisor),
+        "seed": seed,
+        "val_conditions": val_conditions,
+        "test_condition": {k: v for k, v in test_condition.items() if k != "lr_band_offsets_db"},
     }
 
 

@@ -4,7 +4,8 @@ One experiment is one plain dict (a JSON file or a Python file defining `CONFIG`
 spirit of BasicSR. Keys (defaults in `DEFAULT_CONFIG` and `DEFAULT_DATA`):
 
 - `name`: experiment name. `seed`: seed of weights, patches and masks.
-- `data`: `scene` (`"indian_pines"`), `crop` (HR side of the square crop, 144), `scale` (4),
+- `data`: `scene` (`"indian_pines"`, or reference scenes in files: below), `crop` (HR side
+  of the square crop, 144), `scale` (4),
   `sensor` (spectral response of the HR-MSI, `"sentinel2a-10m"`), the degradation —
   `psf_fwhm`, `noise_snr_db`, `noise_profile`, `noise_profile_depth_db`, `msi_shift_nm`,
   `msi_width_scale`: single values or ranges drawn per training patch, see
@@ -15,6 +16,19 @@ spirit of BasicSR. Keys (defaults in `DEFAULT_CONFIG` and `DEFAULT_DATA`):
   `val_axis` (1: its last columns, mirroring the test split; 0: its bottom rows),
   `band_step` (keep every k-th HSI band, 1; for quick tests), `patch_size` (HR, 32),
   `batch_size` (8), `patches_per_epoch` (64).
+- `data` with `scene` a file, a list of files or a folder (every readable file in it, or
+  CAVE-style folders of numbered single-band PNGs; `keras_hsifusion.data.open_scenes`;
+  relative paths from the working directory): `crop` defaults to None (whole scenes; a
+  number cuts every scene to its top-left square), and these keys (defaults in
+  `FILE_DATA`): `split` (`"region"`: in every scene, the test region and the validation
+  strip as above; or `{"train": [...], "val": [...], "test": [...]}`, scene names or paths,
+  `train` defaulting to the rest), `wavelengths` (band centres in nm, overriding or filling
+  the files'), `srf` (None: `sensor`; a CSV table `wavelength_nm,<band>,...`; or a `(C, c)`
+  list), `normalise` (`"max"`: divide by the maximum over the training regions; or a
+  number, e.g. 65535 for 16-bit PNGs) and `key` (the array's name in `.mat`/`.npz`/HDF5
+  files). Training patches are read from disk one by one and simulated with the
+  degradation above (`keras_hsifusion.data.LazyFusionPatches`; docs/training.md, "Your own
+  data").
 - `model`: `{"class": <class name of a registered zoo model>, **constructor arguments}`
   (`keras_hsifusion.applications.registry`); `hsi_bands`, `msi_bands` and `scale` come from
   the data.
@@ -52,13 +66,22 @@ import numpy as np
 
 from keras_hsifusion.applications.registry import model_specs
 from keras_hsifusion.data.conditions import DegradationSampler
-from keras_hsifusion.training.builders import DEFAULT_DATA, build_loss, model_spec
+from keras_hsifusion.data.responses import read_response_table
+from keras_hsifusion.data.scene_files import find_scenes
+from keras_hsifusion.training.builders import (
+    BUILTIN_SCENES,
+    DEFAULT_DATA,
+    FILE_DATA,
+    build_loss,
+    model_spec,
+)
 from keras_hsifusion.training.distributed import check_distribution
 from keras_hsifusion.utils.validation import (
     check_choice,
     check_class_spec,
     check_int,
     check_keys,
+    check_number,
     check_optimizer,
     check_schedule,
 )
@@ -84,7 +107,7 @@ DEFAULT_CONFIG = {
 }
 # Model selection: the monitored validation metric and whether larger is better.
 MONITORS = {"val_psnr": "max", "val_sam": "min", "val_ergas": "min", "val_rmse": "min"}
-_SCENES = ("indian_pines",)
+_SCENES = BUILTIN_SCENES
 _MODEL_RESERVED = ("self", "kwargs", "dtype", "hsi_bands", "msi_bands", "scale")
 
 
@@ -125,15 +148,87 @@ def _recipe_keys():
     return keys
 
 
+def _check_file_data(data):
+    """The keys of reference scenes in files (`FILE_DATA`); no pixel is read."""
+    scene = data["scene"]
+    if isinstance(scene, str) and not os.path.exists(scene):
+        raise ValueError(
+            f"`data.scene`: no such file or folder: {scene!r} (built-in scenes: {_SCENES})"
+        )
+    found = find_scenes(scene, "data.scene")
+    split = data["split"]
+    if split != "region":
+        if not isinstance(split, dict) or not split or set(split) - {"train", "val", "test"}:
+            raise ValueError(
+                "`data.split` must be 'region' or {'train': [...], 'val': [...], 'test': [...]} "
+                f"(scene names or paths; train defaults to the rest). Received: split={split!r}"
+            )
+        known = {n for n, _, _ in found} | {os.path.abspath(p) for _, p, _ in found}
+        for part, entries in split.items():
+            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+                raise ValueError(
+                    f"`data.split.{part}` must be a list of scene names or paths. "
+                    f"Received: {entries!r}"
+                )
+            for e in entries:
+                if e not in known and os.path.abspath(e) not in known:
+                    names = sorted(n for n, _, _ in found)
+                    raise ValueError(f"`data.split.{part}`: no scene {e!r}. Scenes: {names}")
+        for part in ("val", "test"):
+            if not split.get(part):
+                raise ValueError(
+                    f"`data.split.{part}` must name one or more scenes. Received: split={split!r}"
+                )
+    wl = data["wavelengths"]
+    numbers = isinstance(wl, list) and all(isinstance(v, (int, float)) for v in wl)
+    if wl is not None and not (numbers and wl and all(0 < v < float("inf") for v in wl)):
+        raise ValueError(
+            f"`data.wavelengths` must be a list of band centres in nm. Received: wavelengths={wl!r}"
+        )
+    srf = data["srf"]
+    if isinstance(srf, str):
+        read_response_table(srf, "data.srf")
+    elif srf is not None:
+        matrix = np.asarray(srf, dtype=object)
+        ok = matrix.ndim == 2 and all(isinstance(v, (int, float)) for v in matrix.flat)
+        ok = ok and np.all(np.isfinite(matrix.astype(float))) and np.all(matrix.astype(float) >= 0)
+        if not ok or np.any(matrix.astype(float).sum(axis=0) <= 0):
+            raise ValueError(
+                "`data.srf` must be a sensor table (a CSV path) or a (C, c) list of non-negative "
+                f"responses, every column with some response. Received: srf={srf!r}"
+            )
+        for key in ("msi_shift_nm", "msi_width_scale"):
+            if data[key] is not None:
+                raise ValueError(
+                    f"`data.{key}` needs a response table (`data.sensor` or a CSV `data.srf`), "
+                    f"not a matrix. Received: {key}={data[key]!r}"
+                )
+    if data["normalise"] != "max":
+        check_number("data.normalise", data["normalise"])
+    if data["key"] is not None and not (isinstance(data["key"], str) and data["key"]):
+        raise ValueError(f"`data.key` must be an array name. Received: key={data['key']!r}")
+    check_int("data.crop", data["crop"], allow_none=True)
+
+
 def _check_data(data):
     data = data if data is not None else {}
     if not isinstance(data, dict):
         raise ValueError(f"`data` must be a dict. Received: data={data!r}")
-    check_keys("data", data, DEFAULT_DATA)
-    data = {**DEFAULT_DATA, **data}
-    if data["scene"] not in _SCENES:
-        raise ValueError(f"`data.scene` must be one of {_SCENES}. Received: {data['scene']!r}")
-    for key in ("crop", "scale", "test_size", "val_size", "band_step", "patch_size", "batch_size"):
+    scene = data.get("scene", DEFAULT_DATA["scene"])
+    if isinstance(scene, str) and scene in _SCENES:
+        for key in sorted(set(data) & set(FILE_DATA)):
+            raise ValueError(
+                f"`data.{key}` is for scenes in files (`data.scene` a path, a list of paths or "
+                f"a folder), not {scene!r}. Received: {key}={data[key]!r}"
+            )
+        check_keys("data", data, DEFAULT_DATA)
+        data = {**DEFAULT_DATA, **data}
+        check_int("data.crop", data["crop"])
+    else:  # scenes in files: their own keys; the whole scenes unless `crop` is given
+        check_keys("data", data, {**DEFAULT_DATA, **FILE_DATA})
+        data = {**DEFAULT_DATA, "crop": None, **FILE_DATA, **data}
+        _check_file_data(data)
+    for key in ("scale", "test_size", "val_size", "band_step", "patch_size", "batch_size"):
         check_int(f"data.{key}", data[key])
     check_int("data.patches_per_epoch", data["patches_per_epoch"], allow_none=True)
     check_int("data.val_conditions", data["val_conditions"])
