@@ -10,13 +10,13 @@ import pytest
 from keras_hsifusion.utils import allocator
 from keras_hsifusion.utils.allocator import MMAP_THRESHOLD, malloc_env, tune_malloc
 
+# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
+pytestmark = pytest.mark.backend_independent
+
 # Allocates one 100 MiB block and reports where glibc took it from (mallinfo2: `hblkhd` =
 # bytes in mmapped blocks, `arena` = bytes of the heap).
 _PROBE = """
 import ctypes, importlib.util, json, sys
-
-# numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
-pytestmark = pytest.mark.backend_independent
 # The module file alone: importing the package would import Keras and a backend (slow).
 spec = importlib.util.spec_from_file_location("allocator", sys.argv[2])
 allocator = importlib.util.module_from_spec(spec)

@@ -281,7 +281,15 @@ def test_mismatched_sizes_raise_a_clear_error():
 def test_config_and_validation():
     config = MSSTNet(**TINY, name="tiny").get_config()
     assert config["name"] == "tiny"
-    assert set(config) == {*TINY, "position_embedding", "global_skip", "dtype", "trainable", "name"}
+    assert set(config) == {
+        *TINY,
+        "position_embedding",
+        "global_skip",
+        "residual_scale",
+        "dtype",
+        "trainable",
+        "name",
+    }
     for kwargs, match in (
         ({"scale": 0}, "scale"),
         ({"msi_heads": 3}, "msi_embed_dim"),
