@@ -16,6 +16,7 @@ from keras_hsifusion import (
     presets,
     profiling,
 )
+from keras_hsifusion.adaptation import adapt
 from keras_hsifusion.inference import fuse
 from keras_hsifusion.presets import from_preset, list_presets
 from keras_hsifusion.version import __version__
@@ -32,6 +33,7 @@ __all__ = [
     "ops",
     "presets",
     "profiling",
+    "adapt",
     "from_preset",
     "fuse",
     "list_presets",

@@ -5,7 +5,9 @@
     khf evaluate EST [REF] [--lr-hsi LR --hr-msi MSI] [--scale N] [--figure out.png]
     khf presets [--json]
     khf train CONFIG [--resume] [--epochs N] [--out DIR]
+    khf adapt LR_HSI HR_MSI -m MODEL_OR_PRESET -o OUT_DIR [--steps N] [--resume]
     khf bench [benchmarks/run.py options]
+    khf bench robustness [--methods ...] [--presets ...] [--grid default|quick] [--out PREFIX]
     khf demo [--out DIR] [--train]
 
 Every command takes `--backend {tensorflow,torch,jax}` (sets `KERAS_BACKEND`: as importing
@@ -555,7 +557,78 @@ def cmd_train(args, log):
     return 0
 
 
+def cmd_adapt(args, log):
+    from keras_hsifusion.utils.lock import RunLockedError
+
+    model_kwargs = None
+    if args.model_args:
+        try:
+            model_kwargs = json.loads(args.model_args)
+        except json.JSONDecodeError as e:
+            raise UserError(
+                f"--model-args is not JSON ({e}). Received: {args.model_args}"
+            ) from None
+        if not isinstance(model_kwargs, dict):
+            raise UserError(f"--model-args must be a JSON object. Received: {args.model_args}")
+    psf = args.psf_fwhm
+    if psf not in (None, "estimate"):
+        try:
+            psf = float(psf)
+        except ValueError:
+            raise UserError(f"--psf-fwhm must be a number or 'estimate'. Received: {psf}") from None
+    verbose = 0 if args.quiet else args.verbose
+    verbose = verbose if verbose == "auto" else int(verbose)
+    try:
+        from keras_hsifusion.adaptation import adapt
+
+        model = adapt(
+            args.lr_hsi,
+            args.hr_msi,
+            args.model,
+            args.output,
+            scale=args.scale,
+            model_kwargs=model_kwargs,
+            steps=args.steps,
+            full_resolution_steps=args.full_resolution_steps,
+            steps_per_epoch=args.steps_per_epoch,
+            patch_size=args.patch_size,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            srf=args.srf,
+            psf_fwhm=psf,
+            val_fraction=args.val_fraction,
+            selection=args.selection,
+            seed=args.seed,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            verbose=verbose,
+            log=log,
+            hsi_key=args.hsi_key,
+            msi_key=args.msi_key,
+        )
+    except RunLockedError as e:  # another run holds the folder
+        raise UserError(str(e)) from e
+    metrics = model.preset_card["metrics"]
+    val, full = metrics["reduced_resolution_validation"], metrics["full_resolution"]
+    log(f"{args.output}: reduced-resolution validation strip (model and classical methods):")
+    for name, values in val.items():
+        log(
+            f"  {name:<22} PSNR {values['psnr']:7.3f} dB  SAM {values['sam']:6.3f} deg  "
+            f"ERGAS {values['ergas']:6.3f}"
+        )
+    log(
+        f"  whole pair, no reference: QNR {full['qnr']:.4f} (D_lambda {full['d_lambda']:.4f}, "
+        f"D_s {full['d_s']:.4f})"
+    )
+    log(f"fuse the pair with: khf fuse {args.lr_hsi} {args.hr_msi} -m {args.output} -o OUT")
+    return 0
+
+
 def cmd_bench(args, extra, log):
+    if extra[:1] == ["robustness"]:  # a library command: works from an installed wheel too
+        from keras_hsifusion.evaluation import robustness
+
+        return robustness.main(extra[1:], prog="khf bench robustness")
     root = _repo_root()
     runner = os.path.join(root or "", "benchmarks", "run.py")
     if not root or not os.path.isfile(runner):
@@ -580,7 +653,7 @@ def cmd_demo(args, extra, log):
 
 
 def build_parser():
-    """The `khf` argument parser (subcommands fuse, evaluate, presets, train, bench, demo)."""
+    """The `khf` argument parser (fuse, evaluate, presets, train, adapt, bench, demo)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--backend", choices=BACKENDS, help="Keras backend (default: KERAS_BACKEND or Keras')"
@@ -666,11 +739,50 @@ def build_parser():
         "launch with `torchrun --nproc-per-node N -m keras_hsifusion train ...`)",
     )
 
+    p = sub.add_parser(
+        "adapt",
+        parents=[common],
+        help="train a zoo model on one real pair, without a reference (-> a preset folder)",
+        description="Trains a model on the pair alone (keras_hsifusion.adapt): reduced-"
+        "resolution (Wald) self-supervision, then full-resolution consistency; writes a "
+        "preset folder for `khf fuse -m OUT_DIR`.",
+    )
+    p.add_argument("lr_hsi", metavar="LR_HSI", help="low-resolution hyperspectral image file")
+    p.add_argument("hr_msi", metavar="HR_MSI", help="high-resolution multispectral image file")
+    p.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        help="preset name or folder (fine-tuning) or zoo model class, e.g. HSSDCT (from scratch)",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="preset folder")
+    p.add_argument("--model-args", help="JSON constructor arguments, e.g. '{\"nf\": 32}'")
+    p.add_argument("--scale", type=int, default=None, help="expected resolution ratio")
+    p.add_argument("--steps", type=int, default=500, help="reduced-resolution steps")
+    p.add_argument(
+        "--full-resolution-steps", type=int, default=100, help="consistency steps (0: none)"
+    )
+    p.add_argument("--steps-per-epoch", type=int, default=25, help="steps between validations")
+    p.add_argument("--patch-size", type=int, default=32, help="patch side in LR-HSI pixels")
+    p.add_argument("--batch-size", type=int, default=8, help="patches per step")
+    p.add_argument("--learning-rate", type=float, default=5e-4, help="Adam, cosine decay")
+    p.add_argument("--srf", default="estimate", help="'estimate' or an MSI sensor name")
+    p.add_argument("--psf-fwhm", default=None, help="PSF FWHM in HR pixels, or 'estimate'")
+    p.add_argument("--val-fraction", type=float, default=0.25, help="validation strip share")
+    p.add_argument("--selection", choices=["validation", "full_resolution"], default="validation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hsi-key", help="array name in an .h5/.mat/.npz LR-HSI")
+    p.add_argument("--msi-key", help="array name in an .h5/.mat/.npz HR-MSI")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--overwrite", action="store_true", help="start again in a used folder")
+    p.add_argument("--verbose", default="auto", help="fit verbosity: auto, 0, 1 or 2")
+
     sub.add_parser(
         "bench",
         parents=[common],
         add_help=False,
-        help="throughput/memory benchmarks (benchmarks/run.py; `khf bench --help`)",
+        help="throughput/memory benchmarks (benchmarks/run.py; `khf bench --help`); "
+        "`khf bench robustness`: methods under a grid of PSF widths and noise levels",
     )
     sub.add_parser(
         "demo",
@@ -714,6 +826,7 @@ def main(argv=None):
             "evaluate": cmd_evaluate,
             "presets": cmd_presets,
             "train": cmd_train,
+            "adapt": cmd_adapt,
         }
         if args.command in commands:
             return commands[args.command](args, log)

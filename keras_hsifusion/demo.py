@@ -10,7 +10,11 @@ Run with `python -m keras_hsifusion.demo [--out DIR]`. What it does:
    `keras_hsifusion.baselines`;
 3. prints PSNR/SAM/ERGAS/SSIM and the time of each, ranked by PSNR, and writes a figure
    (false colour, per-pixel SAM and RMSE error maps, reference vs fused spectra at a few
-   pixels) and the fused cubes (`.npy`) to `--out` (default `runs/demo`).
+   pixels) and the fused cubes (`.npy`) to `--out` (default `runs/demo`);
+4. simulates the held-out region once more with noise the presets never saw (LR-HSI SNR
+   25 dB, MSI SNR 40 dB; `keras_hsifusion.evaluation.simulate_condition`) and adds one panel
+   to the figure: the noisy LR-HSI and its fusion by `poly_detail_injection` and by the best
+   preset, with their PSNR (the whole sweep: `khf bench robustness`).
 
 `--train` instead runs the short training demonstration of earlier versions (a small HSSDCT
 trained for `--steps` steps from scratch; it does not beat bicubic in that budget).
@@ -36,6 +40,9 @@ TRAIN_CONFIG = {
 }
 # Pixels (row, column) of the held-out region whose spectra the figure shows.
 SPECTRA_AT = ((20, 10), (70, 30), (120, 40))
+# The noisy pair of the figure's last panel: SNR (dB) of the LR-HSI and of the HR-MSI.
+NOISY_SNR_DB = (25.0, 40.0)
+NOISY_CLASSICAL = "poly_detail_injection"
 
 
 def _parse(argv):
@@ -93,8 +100,12 @@ def _false_colour(cube, wavelengths, ref):
     return ((cube[..., bands] - lo) / (hi - lo + 1e-12)).clip(0, 1)
 
 
-def write_figure(path, target, estimates, rows, wavelengths):
-    """False colour, SAM and RMSE error maps, spectra; returns the path or None."""
+def write_figure(path, target, estimates, rows, wavelengths, noisy=None):
+    """False colour, SAM and RMSE error maps, spectra; returns the path or None.
+
+    `noisy` (optional, from `run_noisy`): `{"title", "lr_hsi", "estimates": {name: (cube,
+    psnr)}}`, drawn as one more panel row (the noisy LR-HSI, then each fusion of it).
+    """
     try:
         import matplotlib
 
@@ -106,9 +117,10 @@ def write_figure(path, target, estimates, rows, wavelengths):
     import numpy as np
 
     names = list(estimates)
-    n = len(names) + 1
-    fig = plt.figure(figsize=(max(2.1 * n, 8.0), 12.5))
-    grid = fig.add_gridspec(4, n, height_ratios=[1, 1, 1, 0.9])
+    n = max(len(names), len(noisy["estimates"]) + 1 if noisy else 0) + 1
+    heights = [1, 1, 1] + ([1] if noisy else []) + [0.9]
+    fig = plt.figure(figsize=(max(2.1 * n, 8.0), 12.5 + (3.2 if noisy else 0.0)))
+    grid = fig.add_gridspec(len(heights), n, height_ratios=heights)
     sams = {k: sam_map(target, v) for k, v in estimates.items()}
     rmses = {k: rmse_map(target, v) for k, v in estimates.items()}
     sam_max = max(float(np.percentile(m, 99)) for m in sams.values())
@@ -129,11 +141,13 @@ def write_figure(path, target, estimates, rows, wavelengths):
         im_rmse = rmse_axes[-1].imshow(rmses[name], cmap="viridis", vmin=0, vmax=rmse_max)
     fig.add_subplot(grid[1, 0]).text(0.5, 0.5, "SAM (deg)\nper pixel", ha="center")
     fig.add_subplot(grid[2, 0]).text(0.5, 0.5, "RMSE\nper pixel", ha="center")
+    if noisy:
+        _noisy_panel(fig, grid[3, :], noisy, target, wavelengths, n)
     for a in fig.axes:
         a.axis("off")
     fig.colorbar(im_sam, ax=sam_axes, fraction=0.02)
     fig.colorbar(im_rmse, ax=rmse_axes, fraction=0.02)
-    spectra = grid[3, :].subgridspec(1, len(SPECTRA_AT), wspace=0.3)
+    spectra = grid[-1, :].subgridspec(1, len(SPECTRA_AT), wspace=0.3)
     for k, (r, c) in enumerate(SPECTRA_AT):
         ax = fig.add_subplot(spectra[0, k])
         ax.plot(wavelengths, target[r, c], "k", lw=2, label="reference")
@@ -149,6 +163,56 @@ def write_figure(path, target, estimates, rows, wavelengths):
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def _noisy_panel(fig, cell, noisy, target, wavelengths, n):
+    # one row: a label, the noisy LR-HSI (nearest-neighbour to the HR grid), its fusions
+    import numpy as np
+
+    row = cell.subgridspec(1, n)
+    fig.add_subplot(row[0, 0]).text(0.5, 0.5, noisy["title"], ha="center", va="center")
+    lr = noisy["lr_hsi"]
+    scale = target.shape[0] // lr.shape[0]
+    lr = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
+    ax = fig.add_subplot(row[0, 1])
+    ax.imshow(_false_colour(lr, wavelengths, target))
+    ax.set_title("noisy LR-HSI\n(input)", fontsize=8)
+    for i, (name, (est, psnr)) in enumerate(noisy["estimates"].items(), start=2):
+        ax = fig.add_subplot(row[0, i])
+        ax.imshow(_false_colour(est, wavelengths, target))
+        ax.set_title(f"{name}\n{psnr:.2f} dB (noisy pair)", fontsize=8)
+
+
+def run_noisy(data_config, scale, models, rows):
+    """The held-out region under noise (`NOISY_SNR_DB`) fused by `NOISY_CLASSICAL` and by
+    the preset of `models` with the best clean PSNR in `rows`; returns the figure's `noisy`
+    argument and prints the PSNR of each."""
+    import keras
+    import numpy as np
+
+    from keras_hsifusion import baselines, training
+    from keras_hsifusion.evaluation import make_condition, simulate_condition
+
+    snr_lr, snr_msi = NOISY_SNR_DB
+    condition = make_condition(snr_lr_db=snr_lr, snr_msi_db=snr_msi, scale=scale)
+    scene = simulate_condition(condition, data_config)
+    inputs, target = scene["inputs"], scene["target"]
+    fused = {
+        NOISY_CLASSICAL: baselines.get_method(NOISY_CLASSICAL)(
+            inputs["lr_hsi"][0], inputs["hr_msi"][0], scale
+        )
+    }
+    if models:
+        best = max(models, key=lambda name: rows[name]["psnr"])
+        fused[best] = keras.ops.convert_to_numpy(models[best].predict_on_batch(inputs))[0]
+    estimates = {}
+    for name, est in fused.items():
+        est = np.clip(est, 0.0, 1.0)
+        psnr = training.region_metrics(target, est[None], scale)["psnr"]
+        estimates[name] = (est, psnr)
+        print(f"  noisy pair (LR-HSI {snr_lr:g} dB, MSI {snr_msi:g} dB): {name} {psnr:.2f} dB")
+    title = f"noisy pair\nLR-HSI {snr_lr:g} dB\nMSI {snr_msi:g} dB\n(presets never\nsaw noise)"
+    return {"title": title, "lr_hsi": inputs["lr_hsi"][0], "estimates": estimates}
 
 
 def _methods():
@@ -180,9 +244,9 @@ def run_presets(out):
         "Sentinel-2A B2/B3/B4/B8 MSI. Held-out test region: the rightmost 48 columns "
         f"({target.shape[1]}x{target.shape[2]}x{target.shape[3]}), never seen in training."
     )
-    estimates, rows, seconds = {}, {}, {}
+    estimates, rows, seconds, models = {}, {}, {}, {}
     for name in cards:
-        model = khf.from_preset(name)
+        model = models[name] = khf.from_preset(name)
         model.predict_on_batch(inputs)  # first call builds/compiles; time the second
         t = time.time()
         est = keras.ops.convert_to_numpy(model.predict_on_batch(inputs))
@@ -211,8 +275,14 @@ def run_presets(out):
     for name, est in estimates.items():
         np.save(os.path.join(out, f"fused_{name}.npy"), est.astype(np.float32))
     print(f"Wrote the fused held-out cubes (float32, [0, 1]) to {out}/fused_<method>.npy")
+    noisy = run_noisy(config["data"], scale, models, rows)
     png = write_figure(
-        os.path.join(out, "demo.png"), target[0], estimates, rows, np.asarray(data["wavelengths"])
+        os.path.join(out, "demo.png"),
+        target[0],
+        estimates,
+        rows,
+        np.asarray(data["wavelengths"]),
+        noisy=noisy,
     )
     if png:
         print(f"Wrote the figure (false colour, SAM/RMSE error maps, spectra) to {png}")

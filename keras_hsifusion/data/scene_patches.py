@@ -8,6 +8,9 @@ condition drawn from a `DegradationSampler` (`keras_hsifusion.data.response_samp
 it from a data config). Memory holds a batch, not the scenes. `split_scenes` cuts a
 collection into training, validation and test regions; `simulate_regions` simulates whole
 held-out regions the same way as the patches.
+
+One cohesive module (the patch dataset, the split and the held-out simulation share the
+window reader, the normaliser and the condition sampler), hence over 450 lines.
 """
 
 import math

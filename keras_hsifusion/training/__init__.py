@@ -14,6 +14,8 @@ modules, by job:
   `HeldOutMetrics`, `ExperimentCheckpoint`, `read_state`.
 - `runner`: `run_experiment` with resume, the recipe hooks of each model (`RecipeContext`,
   `ModelSpec.recipe`), `resolve_jit_compile`/`resolve_run_eagerly`.
+(`keras_hsifusion.adaptation.adapt`, training on one real pair without a reference, builds
+on these.)
 - `distributed`: the config's `distribution` (data parallel on JAX `keras.distribution`,
   `tf.distribute` or `torch.distributed`): `setup_distribution`, `DistributedContext`.
 """
