@@ -46,7 +46,7 @@ from keras_hsifusion.applications.registry import get_model_spec, model_specs
 from keras_hsifusion.baselines._estimation import estimate_srf
 from keras_hsifusion.data import raster
 from keras_hsifusion.data.degrade import psf_radius, spatial_degrade
-from keras_hsifusion.data.patches import FusionPatches, spatial_split
+from keras_hsifusion.data.patches import FusionPatches, PatchesView, spatial_split
 from keras_hsifusion.data.srf import spectral_response
 from keras_hsifusion.inference.fuse import fuse
 from keras_hsifusion.inference.methods import check_divisor, scale_inputs
@@ -141,32 +141,14 @@ class FullResolutionConsistency(keras.losses.Loss):
         }
 
 
-class _ConsistencyPatches(keras.utils.PyDataset):
+class _ConsistencyPatches(PatchesView):
     """Full-resolution patches with the packed target of `FullResolutionConsistency`."""
-
-    def __init__(self, patches, **kwargs):
-        super().__init__(**kwargs)
-        self.patches = patches
-
-    def __len__(self):
-        return len(self.patches)
 
     def __getitem__(self, index):
         inputs, msi = self.patches[index]  # FusionPatches over (lr, msi, msi)
         s = self.patches.scale
         lr_up = np.repeat(np.repeat(inputs["lr_hsi"], s, axis=1), s, axis=2)
         return inputs, np.concatenate([msi, lr_up], axis=-1)
-
-    def on_epoch_end(self):
-        self.patches.on_epoch_end()
-
-    @property
-    def epoch(self):
-        return self.patches.epoch
-
-    @epoch.setter
-    def epoch(self, value):
-        self.patches.epoch = value
 
 
 # --------------------------------------------------------------------------- the pair

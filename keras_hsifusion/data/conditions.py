@@ -46,7 +46,9 @@ __all__ = [
     "check_value_spec",
     "draw_value",
     "is_random",
+    "shifted_response",
     "spec_max",
+    "stretched_response",
 ]
 
 NOISE_PROFILES = ("white", "sensor", "smooth")
@@ -322,16 +324,33 @@ def shifted_response(sensor, wavelengths, shift_nm=0.0, width_scale=1.0):
     if shift_nm == 0 and width_scale == 1:
         return spectral_response(sensor, wl)
     grid, resp, bands = sensor_table(sensor)
+    return stretched_response(
+        grid,
+        resp,
+        wl,
+        shift_nm,
+        width_scale,
+        lambda j: (
+            f"Band {bands[j]} of sensor {sensor!r} has no response at the given "
+            f"`wavelengths` once shifted by {shift_nm} nm and widened by {width_scale}."
+        ),
+    )
+
+
+def stretched_response(grid, response, wavelengths, shift_nm, width_scale, missing):
+    """`(C, c)` columns of a response table `(grid, response)` at the band centres, each band
+    moved by `shift_nm` and stretched about its centroid by `width_scale`; columns sum to 1.
+
+    Band j's response at `wl` is the table's at `centre_j + (wl - centre_j - shift) / w`. A
+    band with no response left raises a `ValueError` with the message `missing(j)`.
+    """
+    wl = np.asarray(wavelengths, dtype=np.float64).reshape(-1)
     cols = []
-    for j in range(resp.shape[1]):
-        centre = np.sum(grid * resp[:, j]) / np.sum(resp[:, j])
-        # the band's response at wl is the published one at centre + (wl - centre - shift) / w
+    for j in range(response.shape[1]):
+        centre = np.sum(grid * response[:, j]) / np.sum(response[:, j])
         source = centre + (wl - centre - shift_nm) / width_scale
-        col = np.interp(source, grid, resp[:, j], left=0.0, right=0.0)
+        col = np.interp(source, grid, response[:, j], left=0.0, right=0.0)
         if col.sum() <= 0:
-            raise ValueError(
-                f"Band {bands[j]} of sensor {sensor!r} has no response at the given "
-                f"`wavelengths` once shifted by {shift_nm} nm and widened by {width_scale}."
-            )
+            raise ValueError(missing(j))
         cols.append(col / col.sum())
     return np.stack(cols, axis=1)

@@ -7,7 +7,7 @@ import numpy as np
 
 from keras_hsifusion.data.degrade import _add_noise, degrade, psf_radius, spatial_degrade
 
-__all__ = ["FusionPatches", "spatial_split"]
+__all__ = ["FusionPatches", "PatchBatches", "PatchesView", "spatial_split"]
 
 
 def spatial_split(height, width, scale, val_size=48, axis=1, psf_fwhm=None, guard=None):
@@ -96,7 +96,59 @@ def _augment(arrays, rng):
     return out
 
 
-class FusionPatches(keras.utils.PyDataset):
+class PatchBatches(keras.utils.PyDataset):
+    """What every patch dataset of the package shares: epochs, a generator of one epoch and
+    the `tf.data` signature of a batch. Subclasses set `epoch`, `patch_size`, `scale` and
+    implement `__len__` / `__getitem__`."""
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+    def as_generator(self):
+        """Yields `(inputs, target)` batches of one epoch, e.g. for `tf.data`."""
+        for i in range(len(self)):
+            yield self[i]
+        self.on_epoch_end()
+
+    def output_signature(self):
+        """`tf.TensorSpec`s of a batch for `tf.data.Dataset.from_generator` (needs TF)."""
+        import tensorflow as tf
+
+        inputs, target = self[0]
+        p, s = self.patch_size, self.scale
+        return (
+            {
+                "lr_hsi": tf.TensorSpec((None, p // s, p // s, target.shape[-1]), tf.float32),
+                "hr_msi": tf.TensorSpec((None, p, p, inputs["hr_msi"].shape[-1]), tf.float32),
+            },
+            tf.TensorSpec((None, p, p, target.shape[-1]), tf.float32),
+        )
+
+
+class PatchesView(keras.utils.PyDataset):
+    """A dataset that re-packs the batches of another (`patches`, e.g. a `FusionPatches`):
+    same length and epochs; subclasses implement `__getitem__`."""
+
+    def __init__(self, patches, **kwargs):
+        super().__init__(**kwargs)
+        self.patches = patches
+
+    def __len__(self):
+        return len(self.patches)
+
+    def on_epoch_end(self):
+        self.patches.on_epoch_end()
+
+    @property
+    def epoch(self):
+        return self.patches.epoch
+
+    @epoch.setter
+    def epoch(self, value):
+        self.patches.epoch = value
+
+
+class FusionPatches(PatchBatches):
     """Batches of aligned (LR-HSI, HR-MSI, HR-HSI) patches for `model.fit`, on any backend.
 
     Each item is `({"lr_hsi": (B, p/s, p/s, C), "hr_msi": (B, p, p, c)}, hr_hsi (B, p, p, C))`.
@@ -347,26 +399,3 @@ class FusionPatches(keras.utils.PyDataset):
             msis.append(arrays[1])
             hrs.append(arrays[2])
         return {"lr_hsi": np.stack(lrs), "hr_msi": np.stack(msis)}, np.stack(hrs)
-
-    def on_epoch_end(self):
-        self.epoch += 1
-
-    def as_generator(self):
-        """Yields `(inputs, target)` batches of one epoch, e.g. for `tf.data`."""
-        for i in range(len(self)):
-            yield self[i]
-        self.on_epoch_end()
-
-    def output_signature(self):
-        """`tf.TensorSpec`s of a batch for `tf.data.Dataset.from_generator` (needs TF)."""
-        import tensorflow as tf
-
-        inputs, target = self[0]
-        p, s = self.patch_size, self.scale
-        return (
-            {
-                "lr_hsi": tf.TensorSpec((None, p // s, p // s, target.shape[-1]), tf.float32),
-                "hr_msi": tf.TensorSpec((None, p, p, inputs["hr_msi"].shape[-1]), tf.float32),
-            },
-            tf.TensorSpec((None, p, p, target.shape[-1]), tf.float32),
-        )

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from keras_hsifusion.data.conditions import DegradationSampler, check_profile
+from keras_hsifusion.data.conditions import DegradationSampler, check_profile, stretched_response
 
 __all__ = [
     "ResponseSampler",
@@ -67,18 +67,17 @@ def table_response(grid, response, wavelengths, shift_nm=0.0, width_scale=1.0, n
     columns sum to 1.
     """
     wl = np.asarray(wavelengths, np.float64).reshape(-1)
-    cols = []
-    for j in range(response.shape[1]):
-        centre = np.sum(grid * response[:, j]) / np.sum(response[:, j])
-        source = centre + (wl - centre - shift_nm) / width_scale
-        col = np.interp(source, grid, response[:, j], left=0.0, right=0.0)
-        if col.sum() <= 0:
-            raise ValueError(
-                f"`{name}`: band {j} has no response at the HSI band centres "
-                f"({wl.min():.1f}-{wl.max():.1f} nm)."
-            )
-        cols.append(col / col.sum())
-    return np.stack(cols, axis=1)
+    return stretched_response(
+        grid,
+        response,
+        wl,
+        shift_nm,
+        width_scale,
+        lambda j: (
+            f"`{name}`: band {j} has no response at the HSI band centres "
+            f"({wl.min():.1f}-{wl.max():.1f} nm)."
+        ),
+    )
 
 
 class ResponseSampler(DegradationSampler):

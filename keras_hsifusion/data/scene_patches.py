@@ -15,11 +15,10 @@ window reader, the normaliser and the condition sampler), hence over 450 lines.
 
 import math
 
-import keras
 import numpy as np
 
 from keras_hsifusion.data.degrade import _add_noise, psf_radius, spatial_degrade
-from keras_hsifusion.data.patches import _augment, spatial_split
+from keras_hsifusion.data.patches import PatchBatches, _augment, spatial_split
 from keras_hsifusion.data.scene_files import region_statistics
 
 __all__ = ["LazyFusionPatches", "simulate_regions", "split_scenes"]
@@ -66,7 +65,7 @@ def _bounds(scene, region, scale):
     return (r0, r0 + (r1 - r0) // scale * scale), (c0, c0 + (c1 - c0) // scale * scale)
 
 
-class LazyFusionPatches(keras.utils.PyDataset):
+class LazyFusionPatches(PatchBatches):
     """Random (LR-HSI, HR-MSI, HR-HSI) patches simulated one by one from scenes on disk.
 
     Each item is `({"lr_hsi": (B, p/s, p/s, C'), "hr_msi": (B, p, p, c)}, hr_hsi (B, p, p, C'))`
@@ -209,29 +208,6 @@ class LazyFusionPatches(keras.utils.PyDataset):
             for dst, a in zip(out, arrays):
                 dst.append(a)
         return {"lr_hsi": np.stack(out[0]), "hr_msi": np.stack(out[1])}, np.stack(out[2])
-
-    def on_epoch_end(self):
-        self.epoch += 1
-
-    def as_generator(self):
-        """Yields `(inputs, target)` batches of one epoch, e.g. for `tf.data`."""
-        for i in range(len(self)):
-            yield self[i]
-        self.on_epoch_end()
-
-    def output_signature(self):
-        """`tf.TensorSpec`s of a batch for `tf.data.Dataset.from_generator` (needs TF)."""
-        import tensorflow as tf
-
-        inputs, target = self[0]
-        p, s = self.patch_size, self.scale
-        return (
-            {
-                "lr_hsi": tf.TensorSpec((None, p // s, p // s, target.shape[-1]), tf.float32),
-                "hr_msi": tf.TensorSpec((None, p, p, inputs["hr_msi"].shape[-1]), tf.float32),
-            },
-            tf.TensorSpec((None, p, p, target.shape[-1]), tf.float32),
-        )
 
 
 def simulate_regions(

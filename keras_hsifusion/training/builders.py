@@ -12,6 +12,7 @@ import numpy as np
 from keras_hsifusion import data as khf_data
 from keras_hsifusion import losses as khf_losses
 from keras_hsifusion.applications.registry import get_model_spec, model_specs
+from keras_hsifusion.data.patches import PatchesView
 from keras_hsifusion.utils.validation import check_class_spec, check_schedule
 
 __all__ = [
@@ -363,7 +364,7 @@ def build_optimizer(optimizer_config, schedule_config=None, steps_per_epoch=1, e
     return keras.optimizers.get({"class_name": name, "config": spec})
 
 
-class AutoencoderPatches(keras.utils.PyDataset):
+class AutoencoderPatches(PatchesView):
     """`(x, x)` batches of one input of a `FusionPatches` (`"lr_hsi"` or `"hr_msi"`).
 
     The training data of self-supervised encoder pretraining (e.g. MSST-Net's MBAE on the
@@ -375,25 +376,11 @@ class AutoencoderPatches(keras.utils.PyDataset):
     """
 
     def __init__(self, patches, key, **kwargs):
-        super().__init__(**kwargs)
         if key not in ("lr_hsi", "hr_msi"):
             raise ValueError(f"`key` must be 'lr_hsi' or 'hr_msi'. Received: key={key!r}")
-        self.patches, self.key = patches, key
-
-    def __len__(self):
-        return len(self.patches)
+        super().__init__(patches, **kwargs)
+        self.key = key
 
     def __getitem__(self, index):
         x = self.patches[index][0][self.key]
         return x, x
-
-    def on_epoch_end(self):
-        self.patches.on_epoch_end()
-
-    @property
-    def epoch(self):
-        return self.patches.epoch
-
-    @epoch.setter
-    def epoch(self, value):
-        self.patches.epoch = value
