@@ -10,6 +10,8 @@ BACKENDS ?= tensorflow torch jax
 PYTEST_ARGS ?=
 # Test processes per backend (pytest-xdist, one test file per process): most test time is
 # single-threaded compilation (XLA, TF tracing), so two processes use both cores of CI.
+# Whole files go to a worker (their module fixtures are built once), slowest first: the order
+# of tests/conftest.py's SLOW_FILES, which xdist's default reorder by test count would undo.
 TEST_WORKERS ?= 2
 # JAX compiles one XLA program per weight shape and per model input shape; a persistent cache
 # lets the cross-backend subprocess tests and later runs reuse them.
@@ -39,7 +41,7 @@ test: $(VENV)/.installed
 	@status=0; first=1; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b"; \
 	  if [ $$first = 1 ]; then sel=""; else sel="not backend_independent"; fi; \
-	  XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=20 $${sel:+-m "$$sel"} $(PYTEST_ARGS) tests || status=1; \
+	  XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20 $${sel:+-m "$$sel"} $(PYTEST_ARGS) tests || status=1; \
 	  first=0; \
 	done; exit $$status
 

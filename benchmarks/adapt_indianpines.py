@@ -35,8 +35,8 @@ import numpy as np
 from keras_hsifusion import baselines, metrics
 from keras_hsifusion import data as khf_data
 from keras_hsifusion.data import raster
+from keras_hsifusion.evaluation.protocol import region_metrics
 from keras_hsifusion.inference import fuse
-from keras_hsifusion.training.callbacks import region_metrics
 from keras_hsifusion.utils.files import load_keras_file
 
 CRS = "EPSG:32616"

@@ -4,7 +4,7 @@
     python benchmarks/baselines.py --methods gsa cnmf --known-srf --out /tmp/known
 
 Every method of `keras_hsifusion.baselines.METHODS` (or `--methods`) runs on the held-out
-test region of the default protocol (`keras_hsifusion.training.builders.build_data` with
+test region of the default protocol (`keras_hsifusion.evaluation.protocol.build_data` with
 `DEFAULT_DATA`: 144x144 crop, all 200 bands, Gaussian PSF FWHM = 4, decimation by 4,
 Sentinel-2A B2/B3/B4/B8; the rightmost 48 columns), sees only that region's LR-HSI and HR-MSI,
 and is scored as the training runner scores presets (output clipped to [0, 1]; PSNR, SAM,
@@ -25,8 +25,7 @@ import numpy as np
 
 from keras_hsifusion import baselines
 from keras_hsifusion import data as khf_data
-from keras_hsifusion.training.builders import DEFAULT_DATA, build_data
-from keras_hsifusion.training.callbacks import region_metrics
+from keras_hsifusion.evaluation.protocol import DEFAULT_DATA, build_data, region_metrics
 
 
 def _full_scene():

@@ -12,7 +12,12 @@ of both against the reference. Writes `benchmarks/results/fuse_quality.{json,md}
 `speed`: synthetic-but-realistic scenes (the protocol's Indian Pines LR-HSI and HR-MSI,
 mirror-tiled to 512^2 ... 4096^2 HR pixels, 200 bands) fused by a method, one subprocess per
 row, recording output megapixels/s and the peak RSS of that process (`ru_maxrss`); the
-output goes to RAM or to an on-disk target (`--target h5py|memmap`). Writes
+output goes to RAM or to an on-disk target (`--target h5py|memmap`). Once per run (a
+subprocess of the same backend and thread settings) it measures the machine's float32 peak
+(the fastest matmul: numpy's BLAS or the backend's kernels) and its copy bandwidth
+(`profiling.benchmark.machine_limits`), and gives every row its bound: the larger of its
+FLOPs at that peak and its least memory traffic (inputs read once, output written once) at
+that bandwidth, and the achieved fraction `bound / seconds`. Writes
 `benchmarks/results/fuse_speed.{json,md}`.
 
 Examples:
@@ -102,7 +107,7 @@ def _scenes():
     import numpy as np
 
     from keras_hsifusion import data as khf_data
-    from keras_hsifusion.training.builders import DEFAULT_DATA, build_data
+    from keras_hsifusion.evaluation.protocol import DEFAULT_DATA, build_data
 
     d = build_data(dict(DEFAULT_DATA))
     test = (d["test_inputs"]["lr_hsi"][0], d["test_inputs"]["hr_msi"][0], d["test_target"][0])
@@ -130,7 +135,7 @@ SCENES_OF = {"poly_detail_injection": None}
 def _metrics(ref, est, scale):
     import numpy as np
 
-    from keras_hsifusion.training.callbacks import region_metrics
+    from keras_hsifusion.evaluation.protocol import region_metrics
 
     values = region_metrics(ref[None], np.clip(est, 0.0, 1.0)[None], scale)
     return {k: round(float(v), 4) for k, v in values.items() if k in ("psnr", "sam", "ergas")}
@@ -313,6 +318,25 @@ def _speed_row(args):
     kw = {}
     if args.tile:
         kw = {"tile": args.tile, "overlap": args.overlap}
+    import importlib
+
+    fuse_module = importlib.import_module("keras_hsifusion.inference.fuse")
+    from keras_hsifusion.inference.methods import resolve_method
+    from keras_hsifusion.profiling.benchmark import fuse_work
+
+    m = resolve_method(method)
+    plan = fuse_module._plan(  # the plan `fuse` makes with these arguments
+        m,
+        msi.shape[:2],
+        lr.shape[-1],
+        4,
+        kw.get("tile"),
+        kw.get("overlap"),
+        in_memory=args.target == "memory",
+    )
+    flops, traffic = fuse_work(
+        args.method, lr.shape, msi.shape, plan, m.model if m.kind == "model" else None
+    )
     start = time.perf_counter()
     result = khf.fuse(lr, msi, method, out=out, **kw)
     if handle is not None:
@@ -338,6 +362,10 @@ def _speed_row(args):
                 "rss_before_fuse_gib": round(base, 3),
                 "output_gib": round(shape[0] * shape[1] * shape[2] * 4 / 2**30, 3),
                 "check_mean": round(check, 5),
+                "tiles": len(plan),
+                "gflop": None if flops is None else round(flops / 1e9, 2),
+                "traffic_gb": round(traffic / 1e9, 3),
+                "threads": os.environ.get("OMP_NUM_THREADS", "default"),
                 "load_average_1min": round(os.getloadavg()[0], 1),
             }
         ),
@@ -345,10 +373,40 @@ def _speed_row(args):
     )
 
 
+def _limits(backend):
+    """`machine_limits` measured in a subprocess of `backend` (same environment as rows)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "_limits"]
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("LIMITS ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"measuring the machine failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def add_bound(row, limits):
+    """The row's bound (s) and the achieved fraction of it, from the run's `limits`."""
+    from keras_hsifusion.profiling.benchmark import bound_seconds
+
+    flops = None if row.get("gflop") is None else row["gflop"] * 1e9
+    bound = bound_seconds(flops, row["traffic_gb"] * 1e9, limits)
+    row["limits"] = {k: limits[k] for k in ("peak_gflops", "peak_kernel", "bandwidth_gbs")}
+    row["bound_s"] = round(bound, 3)
+    row["bound_by"] = (
+        "compute"
+        if flops
+        and flops / limits["peak_gflops"] > row["traffic_gb"] * 1e9 / limits["bandwidth_gbs"]
+        else "memory"
+    )
+    row["fraction_of_bound"] = round(bound / row["seconds"], 4)
+    return row
+
+
 def run_speed(args):
     path = args.output or os.path.join(RESULTS, "fuse_speed.json")
     data = _load(path)
     data["command_example"] = "python benchmarks/fuse_bench.py speed " + " ".join(sys.argv[2:])
+    limits = None
     for size in args.sizes:
         key = dict(
             backend=args.backend,
@@ -371,6 +429,10 @@ def run_speed(args):
             print(f"row {key} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
             continue
         row = {**key, **json.loads(lines[-1][4:])}
+        if limits is None:  # once per run, after the first row's process has ended
+            limits = _limits(args.backend)
+            print("machine limits:", json.dumps(limits), flush=True)
+        add_bound(row, limits)
         row["command"] = " ".join(
             ["KERAS_BACKEND=" + args.backend, "python benchmarks/fuse_bench.py speed"]
             + ["--method", args.method, "--sizes", str(size), "--target", args.target]
@@ -392,17 +454,26 @@ def speed_table(data):
         "the model); one process per row. Tile `default` is the method's default (classical",
         "methods: one pass when it fits in memory). Shared 2-core CPU: times are rough; `load",
         "avg` is the 1-minute load average at the end of the row (other jobs on the 2 cores).",
+        "`bound`: the larger of the row's FLOPs (GFLOP column) at the machine's float32 peak",
+        "and its least memory traffic (inputs read once, output written once) at the copy",
+        "bandwidth, both measured once per run (`peak` GFLOP/s, `bw` GB/s); `of bound` is",
+        "bound / s (1 = at the machine's limit).",
         "",
         "| backend | method | HR size | target | tile | overlap | s | output MP/s "
-        "| peak RSS (GiB) | output (GiB) | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS (GiB) | output (GiB) | GFLOP | peak / bw | bound (s) | of bound "
+        "| load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["rows"]:
+        limits = r.get("limits")
+        machine = f"{limits['peak_gflops']} / {limits['bandwidth_gbs']}" if limits else ""
         lines.append(
             f"| {r['backend']} | {r['method']} | {r['size']}^2 | {r['target']} | "
             f"{r['tile'] or 'default'} | {r['overlap'] if r['tile'] else ''} | {r['seconds']} | "
             f"{r['mpix_per_s']} | {r['peak_rss_gib']} | {r['output_gib']} | "
-            f"{r.get('load_average_1min', '')} |"
+            f"{r.get('gflop') if r.get('gflop') is not None else ''} | {machine} | "
+            f"{r.get('bound_s', '')} ({r.get('bound_by', '')}) | "
+            f"{r.get('fraction_of_bound', '')} | {r.get('load_average_1min', '')} |"
         )
     lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in data["rows"]]
     return "\n".join(lines) + "\n"
@@ -429,6 +500,7 @@ def main(argv=None):
     s.add_argument("--overlap", type=int, default=64)
     s.add_argument("--scratch", default=tempfile.gettempdir())
     s.add_argument("--output")
+    sub.add_parser("_limits")
     r = sub.add_parser("_row")
     r.add_argument("--size", type=int, required=True)
     r.add_argument("--method", required=True)
@@ -446,6 +518,11 @@ def main(argv=None):
         run_seams(args)
     elif args.command == "speed":
         run_speed(args)
+    elif args.command == "_limits":
+        sys.path.insert(0, ROOT)
+        from keras_hsifusion.profiling.benchmark import machine_limits
+
+        print("LIMITS " + json.dumps(machine_limits()), flush=True)
     else:
         sys.path.insert(0, ROOT)
         _speed_row(args)

@@ -309,10 +309,11 @@ def run_worker(args):
     import keras
 
     from keras_hsifusion.profiling import native
+    from keras_hsifusion.utils import runtime
 
     path = f"{args.out}_{args.worker}.json"
     try:  # JAX only, as `khf` does: a rerun on the same machine skips XLA compilation
-        cache = native.enable_compilation_cache()
+        cache = runtime.enable_compilation_cache()
     except OSError as e:  # an unwritable cache folder only costs compile time
         cache = f"not enabled ({e})"
     report = {"meta": {**environment(args), "jax_compilation_cache": cache}, "rows": []}
@@ -491,7 +492,7 @@ def compile_mode(args, steps):
     of `steps` steps at `--size default` (a long run), or of `steps` steps at `tiny`."""
     import keras
 
-    from keras_hsifusion.training.runner import resolve_jit_compile, resolve_run_eagerly
+    from keras_hsifusion.utils.runtime import resolve_jit_compile, resolve_run_eagerly
 
     jit = resolve_jit_compile("auto")
     eager = resolve_run_eagerly("auto", steps if args.size == "tiny" else None)

@@ -24,7 +24,7 @@ import sys
 
 from keras_hsifusion.applications.registry import model_names
 from keras_hsifusion.profiling import benchmark, native
-from keras_hsifusion.utils.allocator import malloc_env
+from keras_hsifusion.utils.runtime import malloc_env, set_threads
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,7 +83,7 @@ def parse(argv=None):
         default=["default"],
         choices=["default", "tuned"],
         help="glibc malloc settings of every worker, ours and the official code's: default, "
-        "or tuned (keras_hsifusion.utils.allocator); each setting is its own set of rows",
+        "or tuned (keras_hsifusion.utils.runtime.tune_malloc); each setting is its own set of rows",
     )
     p.add_argument(
         "--machine-peak",
@@ -141,7 +141,7 @@ def parse(argv=None):
 def run_worker(args):
     """What one worker process measures: its backend's rows, or the official code's."""
     if args.peak_worker:
-        native.set_threads(args.threads)
+        set_threads(args.threads)
         return {"meta": {"kernel_peaks": native.kernel_peaks()}, "results": []}
     if args.official_worker:
         kind, harness = args.official_worker, official_harness()

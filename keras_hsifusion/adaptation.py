@@ -43,19 +43,20 @@ from keras import ops
 from keras_hsifusion import baselines, presets
 from keras_hsifusion import metrics as khf_metrics
 from keras_hsifusion.applications.registry import get_model_spec, model_specs
-from keras_hsifusion.baselines._estimation import estimate_srf
 from keras_hsifusion.data import raster
 from keras_hsifusion.data.degrade import psf_radius, spatial_degrade
 from keras_hsifusion.data.patches import FusionPatches, PatchesView, spatial_split
 from keras_hsifusion.data.srf import spectral_response
+from keras_hsifusion.evaluation.protocol import region_metrics
 from keras_hsifusion.inference.fuse import fuse
 from keras_hsifusion.inference.methods import check_divisor, scale_inputs
 from keras_hsifusion.ops.psf import psf_degrade
 from keras_hsifusion.training.builders import build_loss, build_optimizer
-from keras_hsifusion.training.callbacks import HeldOutMetrics, read_state, region_metrics
-from keras_hsifusion.training.runner import _fit_stage, resolve_jit_compile, resolve_run_eagerly
+from keras_hsifusion.training.callbacks import HeldOutMetrics, read_state
+from keras_hsifusion.training.runner import fit_stage
 from keras_hsifusion.utils.files import load_keras_file
 from keras_hsifusion.utils.lock import RunLock
+from keras_hsifusion.utils.runtime import resolve_jit_compile, resolve_run_eagerly
 from keras_hsifusion.utils.validation import check_choice, check_int, check_number
 
 __all__ = ["DEFAULT_BASELINES", "FullResolutionConsistency", "adapt", "estimate_psf_fwhm"]
@@ -191,7 +192,7 @@ def estimate_psf_fwhm(lr_hsi, hr_msi, scale, candidates=PSF_CANDIDATES):
 
     For each candidate FWHM (multiples of `scale`) the HR-MSI is degraded to the LR grid and
     regressed on the LR-HSI bands by the classical methods' SRF estimator
-    (`baselines._estimation.estimate_srf`: non-negative weights plus an offset); the width
+    (`baselines.estimate_srf`: non-negative weights plus an offset); the width
     with the smallest mean relative RMS residual wins.
 
     Returns:
@@ -200,7 +201,7 @@ def estimate_psf_fwhm(lr_hsi, hr_msi, scale, candidates=PSF_CANDIDATES):
     errors = {}
     for factor in candidates:
         fwhm = float(factor * scale)
-        errors[fwhm] = float(np.mean(estimate_srf(lr_hsi, hr_msi, scale, fwhm)[2]))
+        errors[fwhm] = float(np.mean(baselines.estimate_srf(lr_hsi, hr_msi, scale, fwhm)[2]))
     return min(errors, key=errors.get), errors
 
 
@@ -222,7 +223,7 @@ def _sensor(srf, psf_fwhm, lr, msi, scale, wavelengths, names):
         psf_info = {"fwhm": fwhm, "source": "given"}
     bands, msi_bands = lr.shape[-1], msi.shape[-1]
     if srf is None or (isinstance(srf, str) and srf == "estimate"):
-        weights, offset, error = estimate_srf(lr, msi, scale, fwhm)
+        weights, offset, error = baselines.estimate_srf(lr, msi, scale, fwhm)
         srf_info = {
             "source": "estimated from the pair (baselines estimate_srf: Yokoya's estR, "
             "non-negative weights and an offset, in normalised units)",
@@ -460,7 +461,7 @@ def _full_resolution_stage(context, rr_best, steps):
         f"=== full resolution: {epochs * per_epoch} steps of {c['batch_size']} patches of "
         f"{patch} HR px (the output degraded vs the LR-HSI, through the SRF vs the HR-MSI)"
     )
-    _fit_stage(
+    fit_stage(
         build,
         _ConsistencyPatches(patches),
         c["stage_dirs"]["full_resolution"],
@@ -668,9 +669,9 @@ def adapt(
             for the card. Defaults to `DEFAULT_BASELINES`.
         qnr_block_size: window of the QNR indices in HR pixels (as `khf evaluate`).
         seed: seed of the initialisation and the patches. Defaults to 0.
-        jit_compile: `compile`'s, `"auto"`: True on JAX (`training.resolve_jit_compile`).
+        jit_compile: `compile`'s, `"auto"`: True on JAX (`utils.runtime.resolve_jit_compile`).
         run_eagerly: `compile`'s, `"auto"`: eager only for a TensorFlow stage of fewer than
-            32 steps (`training.resolve_run_eagerly`).
+            32 steps (`utils.runtime.resolve_run_eagerly`).
         resume: continue an interrupted run in `out_dir` (each stage where it stopped).
         overwrite: start again in a folder that already holds something.
         verbose: `fit` verbosity (`"auto"`: a progress bar per epoch).
@@ -831,7 +832,7 @@ def adapt(
             f"{patch} px; validation strip: LR-HSI rows {val_region[0].start}-"
             f"{val_region[0].stop}, columns {val_region[1].start}-{val_region[1].stop}"
         )
-        _fit_stage(
+        fit_stage(
             build,
             train,
             rr_dir,

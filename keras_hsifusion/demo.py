@@ -45,11 +45,8 @@ NOISY_SNR_DB = (25.0, 40.0)
 NOISY_CLASSICAL = "poly_detail_injection"
 
 
-def _parse(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m keras_hsifusion.demo",
-        description="Shipped presets and classical methods on held-out Indian Pines x4.",
-    )
+def add_arguments(parser):
+    """Adds the demo's options to `parser` (this module's and `khf demo`'s)."""
     parser.add_argument("--out", default=os.path.join("runs", "demo"), help="output folder")
     parser.add_argument(
         "--train", action="store_true", help="run the short training demonstration instead"
@@ -57,11 +54,29 @@ def _parse(argv):
     parser.add_argument("--steps", type=int, default=24, help="--train: training steps")
     parser.add_argument("--epochs", type=int, default=2, help="--train: evaluations")
     parser.add_argument("--seed", type=int, default=0, help="--train: seed")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def check_arguments(args):
+    """Raises a `ValueError` naming `steps` and `epochs` unless steps >= epochs >= 1."""
     if args.steps < 1 or args.epochs < 1 or args.steps < args.epochs:
-        parser.error(
+        raise ValueError(
             f"need steps >= epochs >= 1. Received: steps={args.steps}, epochs={args.epochs}"
         )
+
+
+def _parse(argv):
+    parser = add_arguments(
+        argparse.ArgumentParser(
+            prog="python -m keras_hsifusion.demo",
+            description="Shipped presets and classical methods on held-out Indian Pines x4.",
+        )
+    )
+    args = parser.parse_args(argv)
+    try:
+        check_arguments(args)
+    except ValueError as e:
+        parser.error(str(e))
     return args
 
 
@@ -75,112 +90,30 @@ def _reexec_on_torch():
     os.execve(sys.executable, [sys.executable, "-m", "keras_hsifusion.demo", *sys.argv[1:]], env)
 
 
-def sam_map(ref, est):
-    """Per-pixel spectral angle in degrees, `(H, W)`."""
-    import numpy as np
-
-    dot = np.sum(ref * est, axis=-1, dtype=np.float64)
-    norms = np.linalg.norm(ref, axis=-1) * np.linalg.norm(est, axis=-1)
-    return np.degrees(np.arccos(np.clip(dot / np.maximum(norms, 1e-12), -1.0, 1.0)))
-
-
-def rmse_map(ref, est):
-    """Per-pixel RMSE over bands, `(H, W)`."""
-    import numpy as np
-
-    return np.sqrt(np.mean(np.square(ref.astype(np.float64) - est), axis=-1))
-
-
-def _false_colour(cube, wavelengths, ref):
-    import numpy as np
-
-    # Colour-infrared: NIR, red, green as R, G, B (vegetation shows red); stretched on `ref`.
-    bands = [int(np.argmin(np.abs(wavelengths - nm))) for nm in (860.0, 650.0, 550.0)]
-    lo, hi = (np.percentile(ref[..., bands], q, axis=(0, 1)) for q in (1, 99))
-    return ((cube[..., bands] - lo) / (hi - lo + 1e-12)).clip(0, 1)
-
-
 def write_figure(path, target, estimates, rows, wavelengths, noisy=None):
-    """False colour, SAM and RMSE error maps, spectra; returns the path or None.
+    """The demo's figure (`keras_hsifusion.evaluation.figures.comparison_figure`): false
+    colour, SAM and RMSE error maps, spectra at `SPECTRA_AT`; returns the path, or None
+    without matplotlib.
 
     `noisy` (optional, from `run_noisy`): `{"title", "lr_hsi", "estimates": {name: (cube,
     psnr)}}`, drawn as one more panel row (the noisy LR-HSI, then each fusion of it).
     """
+    from keras_hsifusion.evaluation.figures import comparison_figure
+
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: skipping the figure (pip install matplotlib).")
+        return comparison_figure(
+            path,
+            target,
+            estimates,
+            {name: rows[name]["psnr"] for name in estimates},
+            wavelengths,
+            SPECTRA_AT,
+            noisy=noisy,
+            title="Indian Pines x4, held-out 144x48 region",
+        )
+    except ValueError as e:  # no matplotlib
+        print(f"{e}: skipping the figure.")
         return None
-    import numpy as np
-
-    names = list(estimates)
-    n = max(len(names), len(noisy["estimates"]) + 1 if noisy else 0) + 1
-    heights = [1, 1, 1] + ([1] if noisy else []) + [0.9]
-    fig = plt.figure(figsize=(max(2.1 * n, 8.0), 12.5 + (3.2 if noisy else 0.0)))
-    grid = fig.add_gridspec(len(heights), n, height_ratios=heights)
-    sams = {k: sam_map(target, v) for k, v in estimates.items()}
-    rmses = {k: rmse_map(target, v) for k, v in estimates.items()}
-    sam_max = max(float(np.percentile(m, 99)) for m in sams.values())
-    rmse_max = max(float(np.percentile(m, 99)) for m in rmses.values())
-    ax = fig.add_subplot(grid[0, 0])
-    ax.imshow(_false_colour(target, wavelengths, target))
-    ax.set_title("reference\n(held-out)", fontsize=8)
-    for r, c in SPECTRA_AT:
-        ax.plot(c, r, "c+", ms=8)
-    sam_axes, rmse_axes = [], []
-    for i, name in enumerate(names, start=1):
-        ax = fig.add_subplot(grid[0, i])
-        ax.imshow(_false_colour(estimates[name], wavelengths, target))
-        ax.set_title(f"{name}\n{rows[name]['psnr']:.2f} dB", fontsize=8)
-        sam_axes.append(fig.add_subplot(grid[1, i]))
-        im_sam = sam_axes[-1].imshow(sams[name], cmap="magma", vmin=0, vmax=sam_max)
-        rmse_axes.append(fig.add_subplot(grid[2, i]))
-        im_rmse = rmse_axes[-1].imshow(rmses[name], cmap="viridis", vmin=0, vmax=rmse_max)
-    fig.add_subplot(grid[1, 0]).text(0.5, 0.5, "SAM (deg)\nper pixel", ha="center")
-    fig.add_subplot(grid[2, 0]).text(0.5, 0.5, "RMSE\nper pixel", ha="center")
-    if noisy:
-        _noisy_panel(fig, grid[3, :], noisy, target, wavelengths, n)
-    for a in fig.axes:
-        a.axis("off")
-    fig.colorbar(im_sam, ax=sam_axes, fraction=0.02)
-    fig.colorbar(im_rmse, ax=rmse_axes, fraction=0.02)
-    spectra = grid[-1, :].subgridspec(1, len(SPECTRA_AT), wspace=0.3)
-    for k, (r, c) in enumerate(SPECTRA_AT):
-        ax = fig.add_subplot(spectra[0, k])
-        ax.plot(wavelengths, target[r, c], "k", lw=2, label="reference")
-        for name in names:
-            ax.plot(wavelengths, estimates[name][r, c], lw=0.8, label=name)
-        ax.set_title(f"pixel ({r}, {c})", fontsize=8)
-        ax.set_xlabel("wavelength (nm)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6)
-    fig.suptitle(
-        "Indian Pines x4, held-out 144x48 region; CIR false colour (860/650/550 nm)", fontsize=10
-    )
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def _noisy_panel(fig, cell, noisy, target, wavelengths, n):
-    # one row: a label, the noisy LR-HSI (nearest-neighbour to the HR grid), its fusions
-    import numpy as np
-
-    row = cell.subgridspec(1, n)
-    fig.add_subplot(row[0, 0]).text(0.5, 0.5, noisy["title"], ha="center", va="center")
-    lr = noisy["lr_hsi"]
-    scale = target.shape[0] // lr.shape[0]
-    lr = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
-    ax = fig.add_subplot(row[0, 1])
-    ax.imshow(_false_colour(lr, wavelengths, target))
-    ax.set_title("noisy LR-HSI\n(input)", fontsize=8)
-    for i, (name, (est, psnr)) in enumerate(noisy["estimates"].items(), start=2):
-        ax = fig.add_subplot(row[0, i])
-        ax.imshow(_false_colour(est, wavelengths, target))
-        ax.set_title(f"{name}\n{psnr:.2f} dB (noisy pair)", fontsize=8)
 
 
 def run_noisy(data_config, scale, models, rows):
@@ -190,8 +123,8 @@ def run_noisy(data_config, scale, models, rows):
     import keras
     import numpy as np
 
-    from keras_hsifusion import baselines, training
-    from keras_hsifusion.evaluation import make_condition, simulate_condition
+    from keras_hsifusion import baselines
+    from keras_hsifusion.evaluation import make_condition, protocol, simulate_condition
 
     snr_lr, snr_msi = NOISY_SNR_DB
     condition = make_condition(snr_lr_db=snr_lr, snr_msi_db=snr_msi, scale=scale)
@@ -208,7 +141,7 @@ def run_noisy(data_config, scale, models, rows):
     estimates = {}
     for name, est in fused.items():
         est = np.clip(est, 0.0, 1.0)
-        psnr = training.region_metrics(target, est[None], scale)["psnr"]
+        psnr = protocol.region_metrics(target, est[None], scale)["psnr"]
         estimates[name] = (est, psnr)
         print(f"  noisy pair (LR-HSI {snr_lr:g} dB, MSI {snr_msi:g} dB): {name} {psnr:.2f} dB")
     title = f"noisy pair\nLR-HSI {snr_lr:g} dB\nMSI {snr_msi:g} dB\n(presets never\nsaw noise)"
@@ -228,6 +161,7 @@ def run_presets(out):
 
     import keras_hsifusion as khf
     from keras_hsifusion import training
+    from keras_hsifusion.evaluation import protocol
 
     cards = khf.list_presets()
     print(f"keras_hsifusion demo - Keras {keras.__version__}, backend {keras.backend.backend()}")
@@ -236,7 +170,7 @@ def run_presets(out):
         config = training.validate_config({"model": {"class": "HSSDCT"}})
     else:
         config = next(iter(cards.values()))["recipe_config"]
-    data = training.build_data(config)
+    data = protocol.build_data(config)
     scale = data["scale"]
     inputs, target = data["test_inputs"], data["test_target"]
     print(
@@ -258,7 +192,7 @@ def run_presets(out):
         seconds[name] = time.time() - t
         estimates[name] = np.clip(est, 0.0, 1.0)
     for name, est in estimates.items():
-        rows[name] = training.region_metrics(target, est[None], scale, ssim=True)
+        rows[name] = protocol.region_metrics(target, est[None], scale, ssim=True)
 
     ranked = sorted(rows, key=lambda k: -rows[k]["psnr"])
     print()
@@ -293,12 +227,14 @@ def run_training(args):
     import keras
 
     from keras_hsifusion import training
+    from keras_hsifusion.evaluation import protocol
+    from keras_hsifusion.utils import runtime
 
     config = training.validate_config({**TRAIN_CONFIG, "seed": args.seed, "epochs": args.epochs})
     steps_per_epoch = -(-args.steps // args.epochs)
     config["data"]["patches_per_epoch"] = steps_per_epoch * config["data"]["batch_size"]
     keras.utils.set_random_seed(config["seed"])
-    data = training.build_data(config)
+    data = protocol.build_data(config)
     model = training.build_model(
         config["model"], data["hsi_bands"], data["msi_bands"], data["scale"]
     )
@@ -307,8 +243,8 @@ def run_training(args):
             config["optimizer"], config["schedule"], steps_per_epoch, args.epochs
         ),
         loss=training.build_loss(config["loss"]),
-        jit_compile=training.resolve_jit_compile(),
-        run_eagerly=training.resolve_run_eagerly(steps=steps_per_epoch * args.epochs),
+        jit_compile=runtime.resolve_jit_compile(),
+        run_eagerly=runtime.resolve_run_eagerly(steps=steps_per_epoch * args.epochs),
     )
     print(
         f"Training a small HSSDCT from scratch ({model.count_params():,} weights) for "
@@ -327,10 +263,9 @@ def run_training(args):
     return v
 
 
-def main(argv=None):
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    if argv is None:
-        _reexec_on_torch()
+def run(args):
+    """Runs the demo with parsed arguments (`add_arguments`); `khf demo` calls it."""
+    check_arguments(args)
     start = time.time()
     if args.train:
         run_training(args)
@@ -338,6 +273,13 @@ def main(argv=None):
         run_presets(args.out)
     print(f"Total time {time.time() - start:.0f} s.")
     return 0
+
+
+def main(argv=None):
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        _reexec_on_torch()
+    return run(args)
 
 
 if __name__ == "__main__":

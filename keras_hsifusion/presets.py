@@ -1,11 +1,13 @@
-"""Pretrained presets: shipped with the package, found through the zoo registry.
+"""Pretrained presets: shipped with the package (registered by the zoo), or in a folder.
 
 A preset is a folder with `model.keras` (the model, not compiled) and its card
 `preset.json`: model class and arguments, data protocol (band centres, MSI sensor and bands,
 scale, input normalisation), training recipe, provenance, the file's sha256, parameters,
 FLOPs and held-out test metrics next to the classical baselines. Shipped presets live in each
-model's folder (`applications/<model>/presets/<name>/`); a user's own are written by
-`FusionModel.save_to_preset` and loaded from their path.
+model's folder (`applications/<model>/presets/<name>/`), which registers that folder here
+(`register_presets`, through its `ModelSpec`); a user's own are written by
+`FusionModel.save_to_preset` and loaded from their path. A card is read from disk once and
+kept until its file changes.
 
 Every load checks the sha256 of `model.keras` against the card before deserialising it, and
 loads with Keras' `safe_mode=True` unless told otherwise.
@@ -19,6 +21,7 @@ Examples:
 (4, 200, 4)
 """
 
+import copy
 import hashlib
 import json
 import os
@@ -29,25 +32,43 @@ from keras_hsifusion.utils.files import atomic_path, atomic_write_json, load_ker
 
 __all__ = [
     "check_wavelengths",
+    "find_preset",
     "from_preset",
     "get_file",
     "list_presets",
     "load_card",
     "load_preset",
+    "register_presets",
     "save_preset",
+    "shipped_presets",
 ]
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "preset.json"
 
+# Folders of shipped presets, pushed by the model folders (`register_presets`, called by
+# `applications.registry.register_model` for a `ModelSpec` with `presets_dir`).
+_PRESET_DIRS = []
 
-def _shipped():
-    from keras_hsifusion.applications.registry import model_specs
 
+def register_presets(folder):
+    """Adds a folder of shipped presets (one sub-folder with a `preset.json` each).
+
+    Called once per model folder, through `keras_hsifusion.applications.registry.register_model`
+    (`ModelSpec.presets_dir`): the zoo pushes its presets here, this module never imports it.
+    Registering the same folder twice has no effect.
+    """
+    folder = os.path.abspath(os.fspath(folder))
+    if folder not in _PRESET_DIRS:
+        _PRESET_DIRS.append(folder)
+    return folder
+
+
+def shipped_presets():
+    """The shipped presets, `{name: folder}` (from the registered folders, in order)."""
     found = {}
-    for spec in model_specs().values():
-        root = spec.presets_dir
-        if not root or not os.path.isdir(root):
+    for root in _PRESET_DIRS:
+        if not os.path.isdir(root):
             continue
         for name in sorted(os.listdir(root)):
             if os.path.isfile(os.path.join(root, name, CARD_FILE)):
@@ -55,29 +76,53 @@ def _shipped():
     return found
 
 
+def find_preset(preset):
+    """The folder of a shipped preset name or of a preset folder (one with `preset.json`), else
+    None. `preset` must be a string or path."""
+    preset = os.fspath(preset)
+    shipped = shipped_presets()
+    if preset in shipped:
+        return shipped[preset]
+    if os.path.isfile(os.path.join(preset, CARD_FILE)):
+        return preset
+    return None
+
+
 def _folder(preset):
     if isinstance(preset, (str, os.PathLike)):
+        folder = find_preset(preset)
+        if folder is not None:
+            return folder
         preset = os.fspath(preset)
-        shipped = _shipped()
-        if preset in shipped:
-            return shipped[preset]
         if os.path.isdir(preset):
-            if not os.path.isfile(os.path.join(preset, CARD_FILE)):
-                raise FileNotFoundError(
-                    f"{preset!r} is a folder but not a preset: it has no {CARD_FILE} "
-                    "(save one with `model.save_to_preset(folder)`)."
-                )
-            return preset
+            raise FileNotFoundError(
+                f"{preset!r} is a folder but not a preset: it has no {CARD_FILE} "
+                "(save one with `model.save_to_preset(folder)`)."
+            )
     raise ValueError(
-        f"Unknown preset. Expected one of {sorted(_shipped())} or the path of a preset folder. "
-        f"Received: preset={preset!r}"
+        f"Unknown preset. Expected one of {sorted(shipped_presets())} or the path of a preset "
+        f"folder. Received: preset={preset!r}"
     )
 
 
-def load_card(preset):
-    """The card (`preset.json`, a dict) of a shipped preset name or a preset folder."""
-    folder = _folder(preset)
-    path = os.path.join(folder, CARD_FILE)
+# Cards read, by path, with the file's identity when it was read: a card is read from disk
+# once (per change of the file), however many times a load or a fuse asks for it.
+_CARDS = {}
+
+
+def _file_key(path):
+    st = os.stat(path)
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
+
+
+def _read_card(path):
+    try:
+        key = _file_key(path)
+    except OSError as e:
+        raise ValueError(f"Cannot read the preset card {path!r}: {e}") from None
+    cached = _CARDS.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     try:
         with open(path, encoding="utf-8") as f:
             card = json.load(f)
@@ -85,12 +130,22 @@ def load_card(preset):
         raise ValueError(f"Cannot read the preset card {path!r}: {e}") from None
     if not isinstance(card, dict) or not {"class", "sha256"} <= set(card):
         raise ValueError(f"The preset card {path!r} lacks `class` or `sha256`.")
+    _CARDS[path] = (key, card)
     return card
+
+
+def load_card(preset):
+    """The card (`preset.json`, a dict) of a shipped preset name or a preset folder.
+
+    The file is read once and kept until it changes; every call returns a fresh copy.
+    """
+    path = os.path.abspath(os.path.join(_folder(preset), CARD_FILE))
+    return copy.deepcopy(_read_card(path))
 
 
 def list_presets():
     """The cards of the shipped presets, `{name: card}`."""
-    return {name: load_card(folder) for name, folder in _shipped().items()}
+    return {name: load_card(folder) for name, folder in shipped_presets().items()}
 
 
 def check_wavelengths(card, wavelengths, name="lr_hsi"):
@@ -142,13 +197,14 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def get_file(preset):
+def get_file(preset, card=None):
     """The path of a preset's `model.keras`, after checking its sha256 against the card.
 
     Use it with `keras.models.load_model(khf.presets.get_file(name))` on any backend.
+    `card`: the preset's card when the caller has it already (`load_card`).
     """
     folder = _folder(preset)
-    card = load_card(folder)
+    card = load_card(folder) if card is None else card
     name = card.get("file", MODEL_FILE)
     if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
         raise ValueError(
@@ -183,7 +239,7 @@ def load_preset(preset, expected_class=None, safe_mode=True):
             f"Load it with keras_hsifusion.from_preset({preset!r}) or "
             f"{card['class']}.from_preset({preset!r})."
         )
-    path = get_file(preset)  # the sha256 is checked before anything is deserialised
+    path = get_file(preset, card)  # the sha256 is checked before anything is deserialised
     model = load_keras_file(path, safe_mode=safe_mode, compile=False, what="preset file")
     if type(model).__name__ != card["class"]:
         raise ValueError(

@@ -9,8 +9,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import assert_close
-from harness import HSSDCT_CONFIG_TINY
+from harness import HSSDCT_CONFIG_TINY, assert_close
 
 import keras_hsifusion as khf
 from keras_hsifusion import data, metrics

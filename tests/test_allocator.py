@@ -1,4 +1,4 @@
-"""glibc malloc tuning (keras_hsifusion.utils.allocator): what it changes, and its opt-out."""
+"""glibc malloc tuning (keras_hsifusion.utils.runtime): what it changes, and its opt-out."""
 
 import json
 import os
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from keras_hsifusion.utils import allocator
-from keras_hsifusion.utils.allocator import MMAP_THRESHOLD, malloc_env, tune_malloc
+from keras_hsifusion.utils import runtime
+from keras_hsifusion.utils.runtime import MMAP_THRESHOLD, malloc_env, tune_malloc
 
 # numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
 pytestmark = pytest.mark.backend_independent
@@ -18,10 +18,10 @@ pytestmark = pytest.mark.backend_independent
 _PROBE = """
 import ctypes, importlib.util, json, sys
 # The module file alone: importing the package would import Keras and a backend (slow).
-spec = importlib.util.spec_from_file_location("allocator", sys.argv[2])
-allocator = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(allocator)
-applied = allocator.tune_malloc() if sys.argv[1] == "tune" else None
+spec = importlib.util.spec_from_file_location("runtime", sys.argv[2])
+runtime = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(runtime)
+applied = runtime.tune_malloc() if sys.argv[1] == "tune" else None
 libc = ctypes.CDLL("libc.so.6")
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in (
@@ -38,7 +38,7 @@ def _probe(mode, **env):
     child = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     child.pop("KHF_MALLOC_TUNING", None)
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, mode, allocator.__file__],
+        [sys.executable, "-c", _PROBE, mode, runtime.__file__],
         env={**child, **env},
         capture_output=True,
         text=True,

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, assert_close, gradients
+from harness import BACKEND, assert_close, gradients
 
 from keras_hsifusion.ops import attention as attention_module
 from keras_hsifusion.ops.attention import attention

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import assert_close
+from harness import assert_close
 
 from keras_hsifusion import baselines
 from keras_hsifusion.data import spatial_degrade

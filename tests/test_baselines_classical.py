@@ -10,7 +10,7 @@ Tolerance of the golden tests: `max|ours - octave| <= 1e-5 * max|octave|` (`asse
 
 import numpy as np
 import pytest
-from conftest import assert_close, load_fixture
+from harness import assert_close, load_fixture
 from scipy.signal import firwin
 
 from keras_hsifusion.baselines import _estimation, _resampling
@@ -144,13 +144,7 @@ def test_glp_arguments():
 @pytest.mark.parametrize("pair", ["inputs", "inputs_x3"])
 def test_fixture_inputs_are_reproducible(pair):
     # tools/baseline_fixture_inputs.py rebuilds inputs.npz from the shipped cube and protocol.
-    import sys
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:  # tools/ is not installed: import it from the repository root
-        sys.path.insert(0, root)
-    from tools.baseline_fixture_inputs import make_inputs
+    from tools.baseline_fixture_inputs import make_inputs  # repository root: pyproject pythonpath
 
     stored = load_fixture(f"baselines/{pair}")
     made = make_inputs(pair)

@@ -7,12 +7,9 @@ of it; the ports must match within 1e-5 relative. The fusion method itself (deta
 injection + projection) has no reference code: it is checked by its properties.
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from conftest import assert_close, load_fixture
+from harness import assert_close, load_fixture
 
 from keras_hsifusion import baselines, metrics
 from keras_hsifusion.baselines import subspace
@@ -28,6 +25,8 @@ INPUTS = load_fixture("baselines/inputs")
 GOLDEN = load_fixture("baselines/hysime")
 SCALE = int(INPUTS["scale"])
 LR_CASES = {"clean": INPUTS["lr_hsi"], "noisy": GOLDEN["lr_hsi_noisy"]}
+# HySime and the subspace method are numpy only: their tests run once (`backend_independent`);
+# the two that compare with `poly_detail_injection` (a Keras layer) run on every backend.
 
 
 def _bands_by_pixels(image):
@@ -39,6 +38,7 @@ def _psnr_sam(est):
     return float(metrics.psnr(ref, est[None])), float(metrics.sam(ref, est[None]))
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("case", ["clean", "noisy"])
 def test_estimate_noise_and_hysime_match_octave(case):
     y = _bands_by_pixels(LR_CASES[case])
@@ -51,15 +51,14 @@ def test_estimate_noise_and_hysime_match_octave(case):
     np.testing.assert_allclose(basis.T @ basis, np.eye(k), atol=1e-12)
 
 
+@pytest.mark.backend_independent
 def test_reference_subspace_dimensions():
     # Non-trivial on both: 10 of 40 on the clean cut, 3 with white noise at 25 dB.
     assert int(GOLDEN["clean_k"]) == 10 and int(GOLDEN["noisy_k"]) == 3
 
 
+@pytest.mark.backend_independent
 def test_noisy_fixture_input_is_reproducible():
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:  # tools/ is not installed: import it from the repository root
-        sys.path.insert(0, root)
     from tools.octave_fixtures_subspace import bands_by_pixels, noisy_lr_hsi
 
     np.testing.assert_array_equal(noisy_lr_hsi(INPUTS["lr_hsi"]), GOLDEN["lr_hsi_noisy"])
@@ -68,6 +67,7 @@ def test_noisy_fixture_input_is_reproducible():
     )
 
 
+@pytest.mark.backend_independent
 def test_hysime_default_noise_correlation_and_errors():
     y = _bands_by_pixels(LR_CASES["noisy"])
     noise, _ = estimate_noise(y)
@@ -92,6 +92,7 @@ def _low_rank_scene(side, bands=60, rank=4, sigma=0.01, seed=0):
     return (clean + sigma * rng.standard_normal(clean.shape)).reshape(side, side, bands)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("side", [10, 8, 5])
 def test_signal_subspace_finds_the_rank_with_few_pixels(side):
     # 60 bands of rank 4 + white noise, 100, 64 and 25 pixels: the reference's mean square
@@ -108,6 +109,7 @@ def test_signal_subspace_finds_the_rank_with_few_pixels(side):
     assert np.abs(spectra - spectra @ basis @ basis.T).max() < 0.02 * spectra.max()
 
 
+@pytest.mark.backend_independent
 def test_signal_subspace_edge_cases():
     assert signal_subspace(np.ones((8, 8, 5))).shape == (5, 1)
     assert signal_subspace(np.zeros((8, 8, 5))).shape[1] >= 1
@@ -149,6 +151,7 @@ def test_projection_removes_noise_and_costs_little_on_clean_data():
     assert psnr > psnr_poly - 0.4 and sam < sam_poly + 0.1, (psnr, psnr_poly, sam, sam_poly)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("factor", [1000.0, 2.0**-7, 3e-4])
 def test_unit_equivariance(factor):
     lr, msi = LR_CASES["noisy"], INPUTS["hr_msi"]
@@ -159,6 +162,7 @@ def test_unit_equivariance(factor):
     assert info == {"subspace_dim": 3}
 
 
+@pytest.mark.backend_independent
 def test_memory_layout_does_not_matter():
     lr, msi = LR_CASES["noisy"], INPUTS["hr_msi"]
     out = hysime_detail_injection(lr, msi, SCALE)
@@ -169,6 +173,7 @@ def test_memory_layout_does_not_matter():
     np.testing.assert_array_equal(hysime_detail_injection(strided_lr, strided_msi, SCALE), out)
 
 
+@pytest.mark.backend_independent
 def test_batches_and_info():
     lr, msi = LR_CASES["noisy"], INPUTS["hr_msi"]
     lr2, msi2 = LR_CASES["clean"][::-1], msi[::-1]
@@ -181,6 +186,7 @@ def test_batches_and_info():
     np.testing.assert_array_equal(batch[1], hysime_detail_injection(lr2, msi2, SCALE))
 
 
+@pytest.mark.backend_independent
 def test_srf_unused_and_psf_fwhm_used():
     lr, msi = LR_CASES["noisy"], INPUTS["hr_msi"]
     out = hysime_detail_injection(lr, msi, SCALE)
@@ -188,6 +194,7 @@ def test_srf_unused_and_psf_fwhm_used():
     assert np.abs(hysime_detail_injection(lr, msi, SCALE, psf_fwhm=2.0) - out).max() > 1e-4
 
 
+@pytest.mark.backend_independent
 def test_option_errors():
     lr, msi = LR_CASES["clean"], INPUTS["hr_msi"]
     for bad in (0, 41, 2.0, True):

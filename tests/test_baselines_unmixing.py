@@ -8,7 +8,7 @@ draws (`vca_draws`) and must match within 1e-5 relative.
 
 import numpy as np
 import pytest
-from conftest import assert_close, load_fixture
+from harness import assert_close, load_fixture
 
 from keras_hsifusion import metrics
 from keras_hsifusion.baselines import _estimation, _unmixing

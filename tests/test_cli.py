@@ -12,8 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import BACKEND, NEXT_BACKEND, assert_close
-from harness import HSSDCT_CONFIG_TINY, TINY_DATA
+from harness import BACKEND, HSSDCT_CONFIG_TINY, NEXT_BACKEND, TINY_DATA, assert_close
 
 from keras_hsifusion import data, metrics
 from keras_hsifusion.cli import main
@@ -247,13 +246,13 @@ def test_existing_output_is_refused_and_interruptions_leave_nothing(
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert out.read_bytes() == b"precious"
     # interrupted after writing the first rows: the old file stays, no temporary file
-    import keras_hsifusion.inference as inference
+    from keras_hsifusion.inference import scene
 
     def interrupted(lr, hr, method, *, out, **kwargs):
         out[0:4, :, :] = 1.0
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(inference, "fuse", interrupted)
+    monkeypatch.setattr(scene, "fuse", interrupted)
     assert main([*argv, "--overwrite"]) == 130
     assert out.read_bytes() == b"precious" and _no_temporary_files(tmp_path)
     assert "khf fuse: interrupted" in capsys.readouterr().err

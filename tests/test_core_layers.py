@@ -4,8 +4,7 @@ the JAX (CPU) matmul kernel gradients run."""
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, assert_close, gradients, run_model
-from harness import run_layer_test
+from harness import BACKEND, assert_close, gradients, run_layer_test, run_model
 
 from keras_hsifusion.layers import core
 from keras_hsifusion.ops import _torch

@@ -5,6 +5,7 @@ import pytest
 
 from keras_hsifusion import data, training
 from keras_hsifusion.data import conditions
+from keras_hsifusion.evaluation import protocol
 
 # numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
 pytestmark = pytest.mark.backend_independent
@@ -131,7 +132,7 @@ def test_build_data_with_ranges_records_validation_conditions():
             },
         }
     )
-    d = training.build_data(cfg)
+    d = protocol.build_data(cfg)
     assert len(d["val_conditions"]) == 3 and d["val_inputs"]["lr_hsi"].shape[0] == 3
     assert d["val_target"].shape[0] == 3
     for c in d["val_conditions"]:
@@ -139,13 +140,13 @@ def test_build_data_with_ranges_records_validation_conditions():
         # offsets are recorded for every band of the scene
         assert c["snr_msi_db"] is None and len(c["lr_band_offsets_db"]) == 200
     # the test region is the protocol's, simulated under the nominal (clean) condition
-    plain = training.build_data(training.validate_config({"model": cfg["model"], "data": base}))
+    plain = protocol.build_data(training.validate_config({"model": cfg["model"], "data": base}))
     assert d["regions"]["test"] == plain["regions"]["test"]
     assert d["test_condition"] == {"psf_fwhm": None, "noise_snr_db": None}
     np.testing.assert_array_equal(d["test_target"], plain["test_target"])
     # the training region ends before the validation strip's guard (widest PSF)
     assert d["regions"]["train"][1].stop <= d["regions"]["val"][1].start
-    d2 = training.build_data(cfg)
+    d2 = protocol.build_data(cfg)
     np.testing.assert_array_equal(d2["val_inputs"]["lr_hsi"], d["val_inputs"]["lr_hsi"])
 
 

@@ -13,6 +13,7 @@ from harness import HSSDCT_CONFIG_TINY
 
 from keras_hsifusion import data, training
 from keras_hsifusion.cli import main
+from keras_hsifusion.evaluation import protocol
 
 # Indian Pines bands near Sentinel-2A's B2, B3, B4 and B8 (and between), so that the sensor's
 # response is covered: 18 bands, 439-918 nm. An explicit response: 4 of them.
@@ -254,7 +255,7 @@ def test_build_time_errors_name_the_key(tmp_path, ip):
     scene = str(tmp_path / "a.npy")
 
     def build(**keys):
-        return training.build_data(training.validate_config(_config(scene=scene, **keys)))
+        return protocol.build_data(training.validate_config(_config(scene=scene, **keys)))
 
     with pytest.raises(
         ValueError,
@@ -274,7 +275,7 @@ def test_build_time_errors_name_the_key(tmp_path, ip):
 def test_indian_pines_config_is_unchanged():
     # The file keys are not added to Indian Pines configs, whose data stay bit-identical.
     config = training.validate_config({"model": "HSSDCT"})
-    assert set(config["data"]) == set(training.DEFAULT_DATA)
+    assert set(config["data"]) == set(protocol.DEFAULT_DATA)
 
 
 def test_any_integer_scale(tmp_path, ip):
@@ -283,7 +284,7 @@ def test_any_integer_scale(tmp_path, ip):
     for scale in (2, 3, 8):
         keys = dict(scene=str(tmp_path / "a.npy"), wavelengths=wl.tolist(), scale=scale)
         keys.update(patch_size=4 * scale, test_size=2 * scale, val_size=2 * scale, batch_size=2)
-        built = training.build_data(training.validate_config(_config(**keys)))
+        built = protocol.build_data(training.validate_config(_config(**keys)))
         inputs, target = built["train"][0]
         p = 4 * scale
         assert inputs["lr_hsi"].shape == (2, 4, 4, C) and target.shape == (2, p, p, C)
@@ -313,7 +314,7 @@ def test_scene_split_keeps_held_out_scenes_out_of_training(tmp_path, ip):
             **{**PATCHES, "patches_per_epoch": 64},
         )
     )
-    built = training.build_data(config)
+    built = protocol.build_data(config)
     assert built["scenes"] == {"train": ["s0", "s1"], "val": ["val"], "test": ["test"]}
     divisor = built["divisor"]
     assert divisor == max(crops[0].max(), crops[1].max()) <= 1000
@@ -346,7 +347,7 @@ def test_region_split_keeps_held_out_columns_out_of_training(tmp_path, ip):
             **{**PATCHES, "patches_per_epoch": 64},
         )
     )
-    built = training.build_data(config)
+    built = protocol.build_data(config)
     regions = dict(built["regions"])
     assert regions["test"] == [
         ("s0", (slice(0, 64), slice(48, 64))),
@@ -427,6 +428,6 @@ def test_recipe_trains_from_a_geotiff_with_khf_train(tmp_path, ip, monkeypatch):
     results = json.loads((tmp_path / "runs/my_scene/results.json").read_text())
     _assert_learns(tmp_path / "runs/my_scene", results)
     # Every recipe above validates and tests on 48x48 images: one XLA program for all.
-    built = training.build_data(training.validate_config({**recipe, "model": "HSSDCT"}))
+    built = protocol.build_data(training.validate_config({**recipe, "model": "HSSDCT"}))
     assert built["val_target"].shape == built["test_target"].shape == (1, 48, 48, C)
     assert built["regions"]["train"] == [("scene", (slice(0, 48), slice(0, 16)))]

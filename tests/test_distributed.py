@@ -16,10 +16,10 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND
-from harness import MSST_CONFIG_TINY, TINY_DATA, _load_under
+from harness import BACKEND, MSST_CONFIG_TINY, TINY_DATA, _load_under
 
 from keras_hsifusion import training
+from keras_hsifusion.evaluation import protocol
 from keras_hsifusion.training import distributed, runner
 
 # One step of 4 patches per epoch, 3 epochs; MSST-Net small (its steps compile fastest).
@@ -127,7 +127,7 @@ def test_data_parallel_on_two_devices_matches_one_device(tmp_path, monkeypatch):
     for path in w_one:
         np.testing.assert_allclose(w_two[path], w_one[path], rtol=1e-4, atol=1e-6, err_msg=path)
     assert int(keras.ops.convert_to_numpy(model_two.optimizer.iterations)) == 3
-    data = training.build_data(training.validate_config(_config(None)))
+    data = protocol.build_data(training.validate_config(_config(None)))
     inputs = data["val_inputs"]
     y = keras.ops.convert_to_numpy(model_two.predict_on_batch(inputs))
     assert y.shape == data["val_target"].shape
@@ -173,7 +173,7 @@ def test_distribution_defaults_and_global_batch_checks():
         1,
         True,
     )
-    patches = training.build_data(training.validate_config({"model": "HSSDCT", "data": DATA}))
+    patches = protocol.build_data(training.validate_config({"model": "HSSDCT", "data": DATA}))
     assert context.shard(patches["train"]) is patches["train"]
     # A shard is rows [r B/N, (r + 1) B/N) of each global batch.
     shards = [distributed.ShardedBatches(patches["train"], r, 2) for r in range(2)]

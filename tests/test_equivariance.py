@@ -14,8 +14,7 @@ import functools
 import keras
 import numpy as np
 import pytest
-from conftest import assert_close, load_fixture
-from harness import HSSDCT_TINY, MSST_NET_TINY
+from harness import HSSDCT_TINY, MSST_NET_TINY, assert_close, load_fixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

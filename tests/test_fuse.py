@@ -5,8 +5,7 @@ import importlib
 
 import numpy as np
 import pytest
-from conftest import assert_close, run_model
-from harness import HSSDCT_TINY, MSST_NET_TINY
+from harness import HSSDCT_TINY, MSST_NET_TINY, assert_close, run_model
 
 import keras_hsifusion as khf
 from keras_hsifusion import baselines

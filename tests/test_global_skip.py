@@ -7,13 +7,14 @@ models stay the official ones (their parity tests are unchanged).
 import keras
 import numpy as np
 import pytest
-from conftest import assert_close, run_model
 from harness import (
     HSSDCT_TINY,
     MSST_NET_TINY,
+    assert_close,
     fusion_inputs,
     run_fusion_model_test,
     run_layer_test,
+    run_model,
 )
 
 from keras_hsifusion import data

@@ -7,15 +7,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BACKEND
-from harness import HSSDCT_TINY, MSST_NET_TINY
+from harness import BACKEND, HSSDCT_TINY, MSST_NET_TINY
 
+from benchmarks import gpu_check  # the script (stdlib only at import; pyproject's pythonpath)
 from keras_hsifusion.applications.registry import model_names
 
 ROOT = pathlib.Path(__file__).parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
-sys.path.insert(0, str(SCRIPT.parent))
-import gpu_check  # noqa: E402 - the script, importable (stdlib only at import)
 
 # On JAX the script's code is the same for every model; HSSDCT alone would add about 2.5
 # minutes of tracing and XLA compilation (forward + gradient, training step, bf16 `fit`) on

@@ -3,8 +3,17 @@
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, gradients, load_fixture, run_model, split_fixture
-from harness import HSSDCT_TINY, fusion_inputs, run_fusion_model_test, run_layer_test
+from harness import (
+    BACKEND,
+    HSSDCT_TINY,
+    fusion_inputs,
+    gradients,
+    load_fixture,
+    run_fusion_model_test,
+    run_layer_test,
+    run_model,
+    split_fixture,
+)
 
 import keras_hsifusion as khf
 

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, assert_close, load_fixture, nchw_to_nhwc, run_model, split_fixture
+from harness import BACKEND, assert_close, load_fixture, nchw_to_nhwc, run_model, split_fixture
 
 import keras_hsifusion as khf
 from keras_hsifusion.applications.hssdct import convert as hssdct_convert

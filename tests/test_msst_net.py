@@ -6,16 +6,19 @@ import contextlib
 import keras
 import numpy as np
 import pytest
-from conftest import (
+from harness import (
     BACKEND,
+    MSST_NET_TINY,
     assert_close,
+    fusion_inputs,
     gradients,
     load_fixture,
     nchw_to_nhwc,
+    run_fusion_model_test,
+    run_layer_test,
     run_model,
     split_fixture,
 )
-from harness import MSST_NET_TINY, fusion_inputs, run_fusion_model_test, run_layer_test
 
 import keras_hsifusion as khf
 from keras_hsifusion.applications import MBAE, MPAE, MSSTNet

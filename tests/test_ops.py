@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import BACKEND
+from harness import BACKEND
 
 from keras_hsifusion import ops as hops
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import keras_hsifusion as khf
-from keras_hsifusion import presets, training
+from keras_hsifusion import presets
 from keras_hsifusion.applications import HSSDCT, FusionModel, MSSTNet
+from keras_hsifusion.evaluation import protocol
 
 SHIPPED = {"hssdct_indianpines_s2_x4": HSSDCT, "msst_net_indianpines_s2_x4": MSSTNet}
 CARD_KEYS = {
@@ -28,7 +29,7 @@ BAR = {"psnr": 39.0, "sam": 1.85, "ergas": 0.89}
 @pytest.fixture(scope="module")
 def protocol_data():
     card = presets.load_card(next(iter(SHIPPED)))
-    return training.build_data(card["recipe_config"])
+    return protocol.build_data(card["recipe_config"])
 
 
 def test_every_shipped_preset_is_listed_with_a_full_card():
@@ -57,7 +58,7 @@ def test_preset_reproduces_its_card_metrics(name, protocol_data):
     assert isinstance(model, SHIPPED[name])
     card = presets.load_card(name)
     data = protocol_data
-    values, pred = training.evaluate_region(
+    values, pred = protocol.evaluate_region(
         model, data["test_inputs"], data["test_target"], data["scale"], ssim=True
     )
     expected = card["metrics"]["model"]

@@ -9,8 +9,7 @@ import os
 import keras
 import numpy as np
 import pytest
-from conftest import assert_close, run_model
-from harness import MSST_NET_TINY
+from harness import MSST_NET_TINY, assert_close, run_model
 
 import keras_hsifusion as khf
 from keras_hsifusion import baselines, presets

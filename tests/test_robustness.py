@@ -14,8 +14,8 @@ from keras_hsifusion.evaluation import (
     simulate_condition,
     write_sweep,
 )
+from keras_hsifusion.evaluation.protocol import DEFAULT_DATA, build_data
 from keras_hsifusion.evaluation.robustness import main as sweep_main
-from keras_hsifusion.training.builders import DEFAULT_DATA, build_data
 
 # 48x48 crop, 16 test columns, 10 bands: a condition simulates and fuses in milliseconds.
 TINY = {"crop": 48, "test_size": 16, "band_step": 20}

@@ -5,8 +5,7 @@ import ast
 import keras
 import numpy as np
 import pytest
-from conftest import assert_close, load_fixture, nchw_to_nhwc, split_fixture
-from harness import run_layer_test
+from harness import assert_close, load_fixture, nchw_to_nhwc, run_layer_test, split_fixture
 
 from keras_hsifusion.convert import load_torch_state_dict
 from keras_hsifusion.layers import BandEmbedding, PatchEmbedding, PositionEmbedding2D, SpaT, SpeT

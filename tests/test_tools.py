@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 
 from keras_hsifusion.applications.registry import model_names
+from tools import derive_tables, official_harness  # repository root: pyproject's pythonpath
 
 ROOT = pathlib.Path(__file__).parents[1]
-if str(ROOT) not in sys.path:  # tools/ is not installed: import it from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from tools import derive_tables, official_harness  # noqa: E402
 
 # No Keras backend (the official harness runs torch itself): runs once, under the first
 # backend of `make test` (tests/conftest.py).

@@ -16,7 +16,9 @@ from harness import HSSDCT_CONFIG_TINY, MSST_CONFIG_TINY, TINY_DATA
 from keras_hsifusion import baselines, training
 from keras_hsifusion.applications.registry import model_specs
 from keras_hsifusion.data import indian_pines, psf_radius
+from keras_hsifusion.evaluation import protocol
 from keras_hsifusion.training import callbacks, runner
+from keras_hsifusion.utils import runtime
 
 # The 96x96 crop of `harness.TINY_DATA`: validation rows here; the default (columns) is
 # checked below. The MSI is still simulated from the whole spectrum.
@@ -27,7 +29,7 @@ PRETRAIN = {"epochs": 1, "steps_per_epoch": 1, "decoder_num_layers": 1}
 
 @pytest.fixture(scope="module")
 def data():
-    return training.build_data(training.validate_config({"model": "HSSDCT", "data": DATA}))
+    return protocol.build_data(training.validate_config({"model": "HSSDCT", "data": DATA}))
 
 
 def _footprint(region, scale, radius):
@@ -42,8 +44,8 @@ def _footprint(region, scale, radius):
 
 def test_default_validation_strip_is_the_last_columns_of_the_training_region():
     config = training.validate_config({"model": HSSDCT_TINY, "data": {**DATA, "val_axis": 1}})
-    assert training.DEFAULT_DATA["val_axis"] == 1 and training.DEFAULT_DATA["val_size"] == 24
-    regions = training.build_data(config)["regions"]
+    assert protocol.DEFAULT_DATA["val_axis"] == 1 and protocol.DEFAULT_DATA["val_size"] == 24
+    regions = protocol.build_data(config)["regions"]
     (train_rows, train_cols), (val_rows, val_cols) = regions["train"], regions["val"]
     assert train_rows == val_rows == slice(0, 96)
     assert train_cols.stop < val_cols.start and val_cols.stop < regions["test"][1].start
@@ -105,8 +107,8 @@ def test_training_loss_decreases_on_indian_pines(data, model_config, loss, lr, s
     model.compile(
         optimizer=keras.optimizers.Adam(lr),
         loss=training.build_loss(loss),
-        jit_compile=training.resolve_jit_compile(),
-        run_eagerly=training.resolve_run_eagerly(steps=4),  # TF: 4 steps run eagerly
+        jit_compile=runtime.resolve_jit_compile(),
+        run_eagerly=runtime.resolve_run_eagerly(steps=4),  # TF: 4 steps run eagerly
     )
     # Four steps on the same batch: each epoch's loss is measured before its update.
     losses = model.fit(inputs, target, batch_size=2, epochs=4, verbose=0).history["loss"]
@@ -115,15 +117,15 @@ def test_training_loss_decreases_on_indian_pines(data, model_config, loss, lr, s
 
 
 def test_tensorflow_traces_long_stages_and_runs_short_ones_eagerly():
-    from keras_hsifusion.training.runner import GRAPH_MIN_STEPS
+    from keras_hsifusion.utils.runtime import GRAPH_MIN_STEPS
 
     tf = keras.backend.backend() == "tensorflow"
-    assert training.resolve_run_eagerly("auto", GRAPH_MIN_STEPS - 1) is tf
-    assert training.resolve_run_eagerly("auto", GRAPH_MIN_STEPS) is False
-    assert training.resolve_run_eagerly("auto") is False  # no step count: a long run
-    assert training.resolve_run_eagerly(True, 10_000) is True
-    assert training.resolve_run_eagerly(False, 1) is False
-    assert training.resolve_jit_compile() is (keras.backend.backend() == "jax")
+    assert runtime.resolve_run_eagerly("auto", GRAPH_MIN_STEPS - 1) is tf
+    assert runtime.resolve_run_eagerly("auto", GRAPH_MIN_STEPS) is False
+    assert runtime.resolve_run_eagerly("auto") is False  # no step count: a long run
+    assert runtime.resolve_run_eagerly(True, 10_000) is True
+    assert runtime.resolve_run_eagerly(False, 1) is False
+    assert runtime.resolve_jit_compile() is (keras.backend.backend() == "jax")
 
 
 def _config(**overrides):
@@ -203,7 +205,7 @@ def test_runner_three_stages_then_resume(tmp_path, capsys, data, spies):
     assert results["best_epoch"] == state["best_epoch"] and results["val"] == state["best_logs"]
     assert results["val"]["val_psnr"] == pytest.approx(max(psnrs))
     best = keras.models.load_model(out / "best.keras")
-    expected, _ = training.evaluate_region(
+    expected, _ = protocol.evaluate_region(
         best, data["test_inputs"], data["test_target"], 4, ssim=True
     )
     assert results["test"] == pytest.approx(expected, rel=1e-6)
@@ -213,7 +215,7 @@ def test_runner_three_stages_then_resume(tmp_path, capsys, data, spies):
     assert results["baselines"]["bicubic"]["psnr"] > 20
     bicubic = baselines.bicubic(data["test_inputs"]["lr_hsi"], data["test_inputs"]["hr_msi"], 4)
     assert results["baselines"]["bicubic"] == pytest.approx(
-        training.region_metrics(data["test_target"], bicubic.clip(0, 1), 4, ssim=True)
+        protocol.region_metrics(data["test_target"], bicubic.clip(0, 1), 4, ssim=True)
     )
     assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(results))
     if runner._tensorboard_available():
@@ -339,7 +341,7 @@ def test_held_out_metrics_and_bicubic(data):
     inputs = data["val_inputs"]
     bicubic = baselines.bicubic(inputs["lr_hsi"], inputs["hr_msi"], data["scale"])
     assert bicubic.shape == data["val_target"].shape == (1, 16, 56, 10)
-    values = training.region_metrics(data["val_target"], bicubic, 4)
+    values = protocol.region_metrics(data["val_target"], bicubic, 4)
     assert 25 < values["psnr"] < 40 and 0 < values["sam"] < 10
 
 

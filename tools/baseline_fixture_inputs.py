@@ -8,7 +8,7 @@ Not part of the package. Run it from the repository root (it needs the ``dataset
 It writes ``inputs.npz`` (the x4 pair every classical-baseline fixture uses) and
 ``inputs_x3.npz`` (a smaller x3 pair for the odd-ratio branches of the reference code).
 
-The pair follows the training protocol (``keras_hsifusion.training.builders.build_data``) on a
+The pair follows the training protocol (``keras_hsifusion.evaluation.protocol.build_data``) on a
 smaller cut, so that the reference MATLAB code run under GNU Octave stays fast:
 
 - the Indian Pines cube (``keras_hsifusion.data.indian_pines``, divided by its maximum),

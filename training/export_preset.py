@@ -42,6 +42,7 @@ def main(argv=None):
     import keras_hsifusion as khf
     from keras_hsifusion import training
     from keras_hsifusion.applications.registry import get_model_spec
+    from keras_hsifusion.evaluation import protocol
 
     config = training.load_config(args.recipe)
     with open(os.path.join(args.run_dir, "config.json"), encoding="utf-8") as f:
@@ -71,12 +72,12 @@ def main(argv=None):
     out = args.out or os.path.join(spec.presets_dir, config["name"])
 
     model = keras.models.load_model(os.path.join(args.run_dir, "best.keras"), compile=False)
-    data = training.build_data(config)
+    data = protocol.build_data(config)
     scale = data["scale"]
-    test, _ = training.evaluate_region(
+    test, _ = protocol.evaluate_region(
         model, data["test_inputs"], data["test_target"], scale, config["clip"], ssim=True
     )
-    baselines = training.baseline_metrics(data["test_inputs"], data["test_target"], scale)
+    baselines = protocol.baseline_metrics(data["test_inputs"], data["test_target"], scale)
     lr_shape = data["test_inputs"]["lr_hsi"].shape
     hr_shape = data["test_inputs"]["hr_msi"].shape
     flops = khf.profiling.count_flops(model, {"lr_hsi": lr_shape, "hr_msi": hr_shape})

@@ -22,8 +22,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from keras_hsifusion import training
-    from keras_hsifusion.profiling.native import enable_compilation_cache
-    from keras_hsifusion.utils.allocator import tune_malloc
+    from keras_hsifusion.utils.runtime import enable_compilation_cache, tune_malloc
 
     if argv is None:  # this process is ours (docs/benchmarks.md, "Allocator")
         tune_malloc()

@@ -19,6 +19,7 @@ Examples:
 ((16, 16, 5), dtype('float32'))
 """
 
+from keras_hsifusion.baselines._estimation import estimate_srf
 from keras_hsifusion.baselines._inputs import check_inputs
 from keras_hsifusion.baselines.cnmf import cnmf
 from keras_hsifusion.baselines.fuse_wei import fuse_wei
@@ -35,6 +36,7 @@ __all__ = [
     "check_inputs",
     "cnmf",
     "detail_injection",
+    "estimate_srf",
     "fuse_wei",
     "get_method",
     "glp",

@@ -32,8 +32,8 @@ def _global_skip(mode, lr_hsi, hr_msi, scale, srf, psf_fwhm):
         hr = (hr / divisor).astype(np.float32)
     out = GlobalSkip(mode, scale, psf_fwhm)([lr, hr])
     out = np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
-    if mode != "bicubic":
-        out = (out * divisor).astype(np.float32)
+    if mode != "bicubic":  # in float64, in place: no float64 copy of the output
+        np.multiply(out, divisor, out=out, casting="same_kind")
     return out if batched else out[0]
 
 

@@ -96,7 +96,8 @@ def _markdown(rows, command, meta, notes):
         ]
     lines += [
         "Each condition simulates the whole 144x144 scene as the training protocol does "
-        "(`keras_hsifusion.training.build_data`) with another Gaussian PSF FWHM (HR pixels) "
+        "(`keras_hsifusion.evaluation.protocol.build_data`) with another Gaussian PSF FWHM "
+        "(HR pixels) "
         "and/or Gaussian noise at the given SNR (per band: noise power = mean square of the "
         "band / 10^(SNR/10)); `sensor` noise is band-dependent (per-band SNR offsets of "
         "`keras_hsifusion.data.band_snr_offsets`, mean 0, 10 dB peak to peak: noisier in the "

@@ -1,7 +1,7 @@
 """The robustness sweep: fusion methods on the held-out region under degradations they were
 not told about (DESIGN.md section 4).
 
-The protocol's scene (`keras_hsifusion.training.builders.build_data`: Indian Pines, 144x144
+The protocol's scene (`keras_hsifusion.evaluation.protocol.build_data`: Indian Pines, 144x144
 crop, Sentinel-2A B2/B3/B4/B8, x4, held-out test region = the rightmost 48 columns) is
 simulated whole under each *condition* of a grid: a Gaussian PSF of another FWHM, white
 Gaussian noise at a given SNR on the LR-HSI and on the HR-MSI, or band-dependent LR-HSI noise
@@ -161,7 +161,7 @@ def _check_conditions(conditions):
 
 
 def _data_config(data_config):
-    from keras_hsifusion.training.builders import DEFAULT_DATA
+    from keras_hsifusion.evaluation.protocol import DEFAULT_DATA
 
     d = {**DEFAULT_DATA, **(data_config or {})}
     if d["scene"] != "indian_pines":
@@ -193,7 +193,7 @@ def simulate_condition(condition, data_config=None, seed=0):
 
     Args:
         condition: a condition dict (`make_condition`).
-        data_config: overrides of `keras_hsifusion.training.builders.DEFAULT_DATA` (`crop`,
+        data_config: overrides of `keras_hsifusion.evaluation.protocol.DEFAULT_DATA` (`crop`,
             `scale`, `sensor`, `test_size`, `band_step`); its own degradation keys are
             ignored (the condition's stand).
         seed: base seed of the noise.
@@ -282,7 +282,7 @@ def run_sweep(methods, conditions, data_config=None, seed=0, known_srf=False, lo
     through its function (blind: no SRF or PSF, unless `known_srf`), a preset (name or
     folder, loaded once) or a Keras model through `keras_hsifusion.fuse` with its own tiling
     defaults and its card's input normalisation. Outputs are clipped to [0, 1] and scored
-    against the clean reference with `keras_hsifusion.training.region_metrics`.
+    against the clean reference with `keras_hsifusion.evaluation.protocol.region_metrics`.
 
     Args:
         methods: list of classical method names, preset names or folders, or `FusionModel`s.
@@ -299,8 +299,8 @@ def run_sweep(methods, conditions, data_config=None, seed=0, known_srf=False, lo
         `depth_db`, then `psnr`, `sam`, `ergas`, `rmse` and `seconds` (the fusion call).
     """
     from keras_hsifusion import presets
+    from keras_hsifusion.evaluation.protocol import region_metrics
     from keras_hsifusion.inference import fuse
-    from keras_hsifusion.training.callbacks import region_metrics
 
     if isinstance(methods, (str, os.PathLike)) or not methods:
         raise ValueError(

@@ -11,19 +11,26 @@ an h5py or zarr dataset, a raster writer) the scene never has to fit in memory.
 import numbers
 import os
 
-import keras
 import numpy as np
 
 from keras_hsifusion.inference.methods import check_divisor, resolve_method, scale_inputs
 from keras_hsifusion.inference.tiling import plan_tiles
+from keras_hsifusion.utils.progress import Progress, resolve_progress
 
 __all__ = ["fuse"]
 
-# Classical methods: one pass when the scene fits in memory, else tiles of this size.
+# Classical methods: one pass when the scene fits in memory, else the largest tile of at
+# most this size whose working memory fits.
 CLASSICAL_TILE = 512
 CLASSICAL_OVERLAP = 64
-# Working memory of a classical one-pass run, in multiples of the float32 output.
-CLASSICAL_WORK_FACTOR = 4
+# Peak working memory of a classical method on one tile (its inputs, intermediates and the
+# float32 output, which a one-pass run returns as the result), in multiples of that output:
+# the peak RSS above the framework's, measured for `poly_detail_injection` (the heaviest of
+# the global-skip family; 1024^2 x 200 bands, one pass: tensorflow 5.3, torch 3.55, jax 3.5)
+# with ~25 % headroom (docs/fuse.md, "Memory").
+CLASSICAL_WORK_FACTOR = {"tensorflow": 6.5, "torch": 4.5, "jax": 4.5}
+# Share of the available memory (`MemAvailable`) `fuse` plans to use.
+MEMORY_SHARE = 0.8
 
 
 def _is_dask(x):
@@ -116,20 +123,44 @@ def _check_shapes(m, lr, hr, scale):
     return scale
 
 
-def _plan(m, shape, bands, scale, tile, overlap, itemsize=4):
-    """The `TilePlan`: explicit tiles, the model's defaults, or one pass for a classical
-    method when its working memory fits (else `CLASSICAL_TILE` tiles)."""
+def _work_factor(m):
+    return CLASSICAL_WORK_FACTOR.get(m.backend, max(CLASSICAL_WORK_FACTOR.values()))
+
+
+def _classical_tile(m, shape, bands, multiple, in_memory, itemsize=4):
+    """None (one pass) when a classical method's one-pass working memory fits in
+    `MEMORY_SHARE` of the available memory, else the largest tile (`CLASSICAL_TILE`,
+    halved while needed, a multiple of `multiple`) for which the output (when kept in
+    memory), one strip buffer and one tile's working memory fit; the smallest tried when
+    none fits (`_memory_guard` then refuses an output that cannot fit)."""
+    big_h, big_w = shape
+    factor, available = _work_factor(m), _available_memory()
+    pixel = bands * itemsize
+    if available is None or factor * big_h * big_w * pixel <= MEMORY_SHARE * available:
+        return None
+    output = big_h * big_w * pixel if in_memory else 0
+    tile = -(-CLASSICAL_TILE // multiple) * multiple
+    while True:
+        rows, cols = min(tile + multiple, big_h), min(tile + multiple, big_w)
+        need = output + rows * big_w * pixel + factor * rows * cols * pixel
+        if need <= MEMORY_SHARE * available or tile <= 2 * multiple:
+            return tile
+        tile = max(2 * multiple, tile // 2 // multiple * multiple)
+
+
+def _plan(m, shape, bands, scale, tile, overlap, in_memory=True):
+    """The `TilePlan`: explicit tiles, the model's defaults, or for a classical method one
+    pass when its working memory fits, else the largest tiles that fit
+    (`_classical_tile`)."""
     multiple = m.multiple or scale
     if tile is None:
         if m.kind == "model":
             tile, overlap = m.tile, m.overlap if overlap is None else overlap
         else:
-            need = CLASSICAL_WORK_FACTOR * shape[0] * shape[1] * bands * itemsize
-            available = _available_memory()
-            if available is None or need <= 0.8 * available:
+            tile = _classical_tile(m, shape, bands, multiple, in_memory)
+            if tile is None:
                 return plan_tiles(shape, scale, None, None, multiple)
-            tile = -(-CLASSICAL_TILE // multiple) * multiple
-            overlap = CLASSICAL_OVERLAP if overlap is None else overlap
+            overlap = min(CLASSICAL_OVERLAP if overlap is None else overlap, tile // 2)
     elif overlap is None:
         # The default overlap, lowered where the tile leaves no stride of `multiple`.
         overlap = m.overlap if m.kind == "model" else CLASSICAL_OVERLAP
@@ -168,7 +199,7 @@ def _memory_guard(plan, bands):
 
 
 def _weighted(pred, plan, i, j):
-    return pred * plan.weight(i, j)
+    return np.multiply(pred, plan.weight(i, j), out=pred)
 
 
 def _tile_inputs(plan, i, j):
@@ -191,14 +222,18 @@ def _batches(cols, batch_size):
 def _fuse_numpy(m, lr, hr, plan, out, batch_size, progress, srf, psf_fwhm, divisor):
     big_h, big_w = plan.shape
     bands = lr.shape[-1]
-    result = out if out is not None else np.empty((big_h, big_w, bands), np.float32)
-    bar = keras.utils.Progbar(len(plan), unit_name="tile") if progress else None
+    result = out
+    if out is None and len(plan) > 1:
+        result = np.empty((big_h, big_w, bands), np.float32)
+    bar = progress
     done, buffer, start = 0, None, 0
     for i, (r0, r1) in enumerate(plan.rows):
-        new = np.zeros((r1 - r0, big_w, bands), np.float32)
-        if buffer is not None and start + len(buffer) > r0:
-            new[: start + len(buffer) - r0] = buffer[r0 - start :]
-        buffer, start = new, r0
+        if len(plan) > 1:  # one pass writes the prediction itself
+            new = np.zeros((r1 - r0, big_w, bands), np.float32)
+            if buffer is not None and start + len(buffer) > r0:
+                new[: start + len(buffer) - r0] = buffer[r0 - start :]
+            buffer = new
+        start = r0
         for group in _batches(plan.cols, batch_size):
             lrs, hrs = [], []
             for j in group:
@@ -212,16 +247,23 @@ def _fuse_numpy(m, lr, hr, plan, out, batch_size, progress, srf, psf_fwhm, divis
                 hrs += [hrs[0]] * (batch_size - len(hrs))
             dtype = np.float32 if m.kind == "model" else np.float64
             lrs, hrs = scale_inputs(np.stack(lrs), np.stack(hrs), divisor, dtype)
-            preds = m(lrs, hrs, plan.scale, srf, psf_fwhm)[: len(group)]
+            preds = m(lrs, hrs, plan.scale, srf, psf_fwhm)
+            if len(preds) > len(group) or not preds.flags.writeable:  # JAX's padded batch
+                preds = np.array(preds[: len(group)])
             if divisor is not None:
-                preds = preds * np.float32(divisor)
+                preds *= np.float32(divisor)  # in place: no output-sized temporaries
             for j, pred in zip(group, preds):
                 c0, c1 = plan.cols[j]
-                buffer[:, c0:c1] += _weighted(pred, plan, i, j)
+                if len(plan) == 1:  # one pass: the weight is 1, the prediction is the strip
+                    buffer = pred
+                else:
+                    buffer[:, c0:c1] += _weighted(pred, plan, i, j)
             done += len(group)
             if bar is not None:
                 bar.update(done)
         stop = plan.rows[i + 1][0] if i + 1 < len(plan.rows) else big_h
+        if out is None and len(plan) == 1:
+            return buffer  # the only tile, the whole scene: no copy
         result[r0:stop, 0:big_w, :] = buffer[: stop - r0]
     return result
 
@@ -235,7 +277,7 @@ def fuse(
     tile=None,
     overlap=None,
     batch_size=1,
-    progress=False,
+    progress=None,
     out=None,
     srf=None,
     psf_fwhm=None,
@@ -254,8 +296,10 @@ def fuse(
     Defaults: a zoo model uses its class's `fuse_tile` / `fuse_overlap` (see docs/fuse.md for
     the measurements behind them; `128` / `tile // 4` for models without them). Classical
     methods (`keras_hsifusion.baselines.METHODS`, most of which fit regressions on the whole
-    image) run in one pass when about four float32 copies of the output fit in the available
-    memory, else in tiles of 512 with an overlap of 64; `tile=` forces tiles.
+    image) run in one pass when their working memory (measured per backend:
+    `CLASSICAL_WORK_FACTOR` float32 copies of the output) fits in 80 % of the available
+    memory, else in the largest tiles of at most 512 (overlap 64, at most half the tile) for
+    which the output, one strip and one tile's working memory fit; `tile=` forces tiles.
 
     Normalisation: a preset (by name or folder, or a model carrying its card as
     `model.preset_card`) whose card has a `normalisation` entry gets its input divided by one
@@ -282,7 +326,9 @@ def fuse(
             rounded up so that `tile - overlap` is a multiple of the alignment. Defaults to
             the model's `fuse_overlap` (classical: 64, at most `tile // 2`).
         batch_size: tiles of equal shape per model call (models only). Default 1.
-        progress: show a `keras.utils.Progbar` over the tiles. Default False.
+        progress: report the tiles done on stderr (`keras_hsifusion.utils.progress`: a bar
+            on a terminal, a line per 10 % in a log). Default None: on when stderr is a
+            terminal (an interactive session), off otherwise.
         out: None (return a new float32 array), or a target supporting
             `out[r0:r1, c0:c1, :] = block` with shape `(H, W, C)` (np.memmap, h5py or zarr
             dataset, a raster writer): every row is written once and `out` is returned.
@@ -326,7 +372,7 @@ def fuse(
     if batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size}")
     big_h, big_w, bands = hr_msi.shape[0], hr_msi.shape[1], lr_hsi.shape[-1]
-    plan = _plan(m, (big_h, big_w), bands, scale, tile, overlap)
+    plan = _plan(m, (big_h, big_w), bands, scale, tile, overlap, in_memory=out is None)
     if out is not None:
         _check_out(out, (big_h, big_w, bands))
     if _is_dask(lr_hsi) or _is_dask(hr_msi):
@@ -342,6 +388,11 @@ def fuse(
     divisor = m.divisor
     if divisor == "max":
         divisor = check_divisor(_array_max(lr_hsi))
-    return _fuse_numpy(
-        m, lr_hsi, hr_msi, plan, out, int(batch_size), progress, srf, psf_fwhm, divisor
-    )
+    bar = Progress(len(plan), unit="tile", label="fuse") if resolve_progress(progress) else None
+    try:
+        return _fuse_numpy(
+            m, lr_hsi, hr_msi, plan, out, int(batch_size), bar, srf, psf_fwhm, divisor
+        )
+    finally:
+        if bar is not None:  # ends the bar's line, also when interrupted
+            bar.close()

@@ -75,6 +75,8 @@ class _Method:
         float32."""
         if self.kind == "classical":
             out = [self.fn(a, b, scale, srf=srf, psf_fwhm=psf_fwhm) for a, b in zip(lr, hr)]
+            if len(out) == 1:  # a view, not a copy of the (possibly whole-scene) output
+                return np.asarray(out[0], dtype=np.float32)[None]
             return np.stack([np.asarray(o, dtype=np.float32) for o in out])
         for arg, x in (("lr_hsi", lr), ("hr_msi", hr)):
             bad = x.size - int(np.count_nonzero(np.isfinite(x)))
@@ -135,7 +137,7 @@ def resolve_method(method):
         name = os.fspath(method)
         if name in baselines.METHODS:
             return _Method("classical", name, fn=baselines.METHODS[name])
-        shipped = presets._shipped()
+        shipped = presets.shipped_presets()
         folder = shipped.get(name)
         if folder is None and os.path.isfile(os.path.join(name, presets.CARD_FILE)):
             folder = name

@@ -6,10 +6,17 @@ from keras import layers, ops
 from keras_hsifusion import ops as hops
 from keras_hsifusion.layers._utils import register
 from keras_hsifusion.ops.psf import psf_degrade
+from keras_hsifusion.ops.subspace import hysime_projection
 
-GLOBAL_SKIPS = (None, "bicubic", "detail_injection", "poly_detail_injection")
+GLOBAL_SKIPS = (
+    None,
+    "bicubic",
+    "detail_injection",
+    "poly_detail_injection",
+    "hysime_detail_injection",
+)
 # Relative ridge of the per-image regressions (tuned on the validation strip, not the test).
-_RIDGE = {"detail_injection": 1e-6, "poly_detail_injection": 1e-4}
+_RIDGE = {"detail_injection": 1e-6, "poly_detail_injection": 1e-4, "hysime_detail_injection": 1e-4}
 
 
 def add_global_skip(mode, scale, lr_hsi, hr_msi, residual, dtype=None, residual_scale=0.01):
@@ -63,6 +70,10 @@ class GlobalSkip(layers.Layer):
     validation strip of the Indian Pines protocol: 39.64 dB / SAM 1.59 deg against 39.19 /
     1.68 for `"detail_injection"`.
 
+    `"hysime_detail_injection"`: `"poly_detail_injection"` projected, pixel by pixel, onto the
+    HySime signal subspace of the LR-HSI (`ops.subspace.hysime_projection`, the float32 graph
+    form of `baselines.hysime_detail_injection`): the noise-aware skip of the blind presets.
+
     Args:
         mode: `"bicubic"`, `"detail_injection"` or `"poly_detail_injection"`.
         scale: integer resolution ratio.
@@ -91,11 +102,16 @@ class GlobalSkip(layers.Layer):
 
     def call(self, inputs):
         lr, hr = (ops.cast(t, "float32") for t in inputs)
+        if self.mode == "hysime_detail_injection":
+            # The projection commutes with the detail injection (linear in the LR-HSI, pixel
+            # by pixel): project the LR-HSI, at 1 / scale^2 of the cost of the output.
+            projection, _ = hysime_projection(lr)
+            lr = ops.einsum("bhwc,bck->bhwk", lr, projection)
         up = hops.interpolate(lr, scale_factor=float(self.scale), mode="bicubic")
         if self.mode == "bicubic":
             return up
         feats = hr
-        if self.mode == "poly_detail_injection":
+        if self.mode in ("poly_detail_injection", "hysime_detail_injection"):
             c = hr.shape[-1]
             products = [
                 hr[..., i : i + 1] * hr[..., j : j + 1] for i in range(c) for j in range(i, c)

@@ -6,6 +6,9 @@ warm up, then timed iterations, each ending in a device sync (`predict_on_batch`
 `train_on_batch` return host values), reported as median and interquartile spread. The
 backend-specific parts (sync, peak memory, matmul peak) are in `profiling.native`. Models
 and their sizes come from the zoo registry (`keras_hsifusion.applications.registry`).
+
+One cohesive module: the benchmark runner, its rows and the machine bounds (peak matmul rate,
+memory bandwidth) that each row is compared with.
 """
 
 import json
@@ -21,11 +24,12 @@ import numpy as np
 from keras_hsifusion.applications.registry import get_model_spec, model_names
 from keras_hsifusion.profiling import native
 from keras_hsifusion.profiling.flops import count_flops
+from keras_hsifusion.utils.runtime import set_threads
 
 MODES = ("forward", "train")
 # "graph": `run_eagerly=False, jit_compile=False` (a `tf.function` without XLA on TF; the
 # same as "eager" on torch, and op-by-op on JAX). "default": what the training runner and
-# `khf train` use on the active backend (`training.runner.resolve_*`), reported under the
+# `khf train` use on the active backend (`utils.runtime.resolve_*`), reported under the
 # mode it resolves to with `fit_default: true`.
 COMPILES = ("eager", "graph", "jit", "default")
 DTYPES = ("float32", "mixed_bfloat16")
@@ -97,7 +101,7 @@ def input_shapes(model, name, size, batch=1):
 def compile_flags(compile_mode):
     """`(jit_compile, run_eagerly, resolved mode name)` of a `COMPILES` entry."""
     if compile_mode == "default":
-        from keras_hsifusion.training.runner import resolve_jit_compile, resolve_run_eagerly
+        from keras_hsifusion.utils.runtime import resolve_jit_compile, resolve_run_eagerly
 
         jit, eager = resolve_jit_compile("auto"), resolve_run_eagerly("auto")
         graph = not (jit or eager) and native.backend() == "tensorflow"
@@ -120,7 +124,7 @@ def training_step_setup(name):
 
 def allocator_setting():
     """`"tuned"` when this process started with glibc's malloc thresholds raised
-    (`keras_hsifusion.utils.allocator.malloc_env`), else `"default"`."""
+    (`keras_hsifusion.utils.runtime.malloc_env`), else `"default"`."""
     return "tuned" if os.environ.get("MALLOC_MMAP_THRESHOLD_") else "default"
 
 
@@ -260,7 +264,7 @@ def run_worker(
 
     `exclude` holds "backend/compile/size[/mode]" patterns (`*` matches anything) to skip.
     """
-    native.set_threads(threads)
+    set_threads(threads)
     peaks = {}
     for dtype in sorted(set(dtypes)):
         mm_dtype = "bfloat16" if "bfloat16" in dtype else "float32"
@@ -425,3 +429,92 @@ def bar_chart(results, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+# --------------------------------------------------------------------------------------------
+# Machine limits and the bound of a `fuse` run.
+
+
+def memory_bandwidth(mib=512, repeats=5):
+    """Bytes/s of a large float32 array copy (numpy, pages touched first): read + write, the
+    STREAM "copy" convention (2 x the array's bytes per copy), best of `repeats`."""
+    n = mib * 2**20 // 4
+    src, dst = np.ones(n, np.float32), np.zeros(n, np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n * 4 / best
+
+
+def machine_limits(matmul_size=2048, mib=512):
+    """`{"peak_gflops", "peak_kernel", "bandwidth_gbs", "kernels"}`: the fastest float32
+    matmul of this process (numpy's BLAS and the active backend's kernels,
+    `native.kernel_peaks`) and the copy bandwidth (`memory_bandwidth`)."""
+    a = np.random.default_rng(0).random((matmul_size, matmul_size), dtype=np.float32)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
+    kernels = {"numpy sgemm": 2 * matmul_size**3 / best / 1e9}
+    kernels.update(native.kernel_peaks(matmul_size, repeats=3))
+    kernel = max(kernels, key=kernels.get)
+    return {
+        "peak_gflops": round(kernels[kernel], 2),
+        "peak_kernel": kernel,
+        "bandwidth_gbs": round(memory_bandwidth(mib) / 1e9, 2),
+        "kernels": {k: round(v, 2) for k, v in kernels.items()},
+    }
+
+
+def global_skip_flops_per_pixel(bands, msi_bands, scale, mode="poly_detail_injection"):
+    """Arithmetic of `layers.GlobalSkip` per HR pixel (2 FLOPs per multiply-add): separable
+    4-tap bicubic upsampling of the `bands` (4 taps per output on each axis, the first axis at
+    LR height), the regression's detail injection (`features x bands`), its sum, and the
+    features' own degradation and upsampling; the regression itself is per LR pixel."""
+    feats = msi_bands + msi_bands * (msi_bands + 1) // 2 if "poly" in mode else msi_bands
+    upsample = 2 * 4 * (1 + 1 / scale)
+    flops = bands * upsample
+    if mode != "bicubic":
+        flops += 2 * feats * bands + bands + feats * (upsample + 1 + 2 * 9 / scale)
+        flops += 2 * feats * (feats + bands) / scale**2
+    return flops
+
+
+def fuse_work(method, lr_shape, msi_shape, plan, model=None):
+    """`(flops, bytes)`: the arithmetic of a `fuse` run over `plan`'s tiles (a zoo model:
+    `count_flops` of every tile; a global-skip method: `global_skip_flops_per_pixel` per
+    output pixel) and its least memory traffic (reading the inputs once and writing the
+    float32 output once). `flops` is None for other classical methods."""
+    bands, msi_bands, scale = lr_shape[-1], msi_shape[-1], plan.scale
+    big_h, big_w = msi_shape[:2]
+    traffic = 4 * (big_h * big_w * (bands + msi_bands) + lr_shape[0] * lr_shape[1] * bands)
+    if model is not None:
+        counts = {}
+        flops = 0
+        for r0, r1 in plan.rows:
+            for c0, c1 in plan.cols:
+                shape = (r1 - r0, c1 - c0)
+                if shape not in counts:
+                    counts[shape] = count_flops(
+                        model,
+                        {
+                            "lr_hsi": (1, shape[0] // scale, shape[1] // scale, bands),
+                            "hr_msi": (1, shape[0], shape[1], msi_bands),
+                        },
+                    ).total
+                flops += counts[shape]
+        return flops, traffic
+    if method in ("bicubic", "detail_injection", "poly_detail_injection"):
+        pixels = sum((r1 - r0) * (c1 - c0) for r0, r1 in plan.rows for c0, c1 in plan.cols)
+        return pixels * global_skip_flops_per_pixel(bands, msi_bands, scale, method), traffic
+    return None, traffic
+
+
+def bound_seconds(flops, traffic, limits):
+    """The least time of a run: its FLOPs at the machine's peak or its bytes at the
+    measured bandwidth, whichever is longer."""
+    compute = flops / (limits["peak_gflops"] * 1e9) if flops else 0.0
+    return max(compute, traffic / (limits["bandwidth_gbs"] * 1e9))

@@ -10,7 +10,8 @@ separately in `.elementwise` (see docs/flops.md for the per-element costs used).
 
 This module is the counter and the helpers a formula is written with. The formulas of Keras'
 layers and of the public `keras_hsifusion.layers` are in `layer_flops`; a model's private
-layers register theirs from the model's folder (`applications/<model>/flops.py`).
+layers have theirs in the model's folder (`applications/<model>/flops.py`), handed to the
+zoo registry with the model (`ModelSpec.flops`), where the counter finds them.
 """
 
 import math
@@ -18,6 +19,8 @@ import warnings
 
 import keras
 import numpy as np
+
+from keras_hsifusion.applications.registry import flop_formulas
 
 _FORMULAS = {}
 
@@ -53,9 +56,13 @@ def register_flops(*classes):
 
 
 def _formula(layer):
+    # The zoo's formulas are pushed to its registry by each model folder (`ModelSpec.flops`).
+    models = flop_formulas()
     for cls in type(layer).__mro__:
         if cls in _FORMULAS:
             return _FORMULAS[cls]
+        if cls in models:
+            return models[cls]
     return None
 
 

@@ -25,6 +25,7 @@ from keras_hsifusion.layers import (
     WindowTransformerBlock,
 )
 from keras_hsifusion.ops.psf import psf_taps
+from keras_hsifusion.ops.resize import upsample_matmul_flops
 from keras_hsifusion.profiling.flops import (
     GELU_COST,
     LAYER_NORM_COST,
@@ -294,9 +295,18 @@ def _dwb(layer, inputs, outputs):
     return _dense_block(layer, inputs[0], _window_block, (True, True, True, False))
 
 
+def resize_cost(mode, input_shape, output_shape):
+    """`(flops, elementwise)` of `ops.interpolate`: the polyphase matmuls of its integer
+    upsampling path, or the gather path's weighted taps (`RESIZE_COST` per output element)."""
+    flops = upsample_matmul_flops(tuple(input_shape), tuple(output_shape), mode)
+    if flops:
+        return flops, 0
+    return 0, num_elements(output_shape) * RESIZE_COST.get(mode, 6)
+
+
 @register_flops(Interpolate)
 def _resize(layer, inputs, outputs):
-    return 0, num_elements(outputs[0]) * RESIZE_COST.get(layer.mode, 6)
+    return resize_cost(layer.mode, inputs[0], outputs[0])
 
 
 @register_flops(BandEmbedding)
@@ -350,17 +360,29 @@ def _spat(layer, inputs, outputs):
 @register_flops(GlobalSkip)
 def _global_skip(layer, inputs, outputs):
     (b, h, w, bands), hr, out = inputs[0], inputs[1], outputs[0]
-    elementwise = num_elements(out) * RESIZE_COST["bicubic"]  # the upsampled LR-HSI
+    flops, elementwise = resize_cost("bicubic", inputs[0], out)  # the upsampled LR-HSI
     if layer.mode == "bicubic":
-        return 0, elementwise
+        return flops, elementwise
     c, n_lr, n_hr = hr[-1], b * h * w, b * hr[1] * hr[2]
+    if layer.mode in ("poly_detail_injection", "hysime_detail_injection"):
+        elementwise += n_hr * c * (c + 1) // 2  # the MSI's pairwise products
+        c += c * (c + 1) // 2  # regressors: the MSI bands and their products
+    # the high-pass detail: the degraded features upsampled back, minus the features
+    up_flops, up_elementwise = resize_cost("bicubic", (b, h, w, c), (b, hr[1], hr[2], c))
+    flops += up_flops
+    elementwise += up_elementwise + n_hr * c
+    if layer.mode == "hysime_detail_injection":
+        # The band correlation and the LR-HSI's projection (matmuls); the eigendecompositions
+        # (one per band group, and one of the signal correlation) are estimated as 9 m^3.
+        flops += dense_flops(n_lr, bands, bands) * 2
+        groups = max(1, -(-2 * bands // (h * w)))
+        elementwise += b * (9 * bands**3 // groups**2 + 9 * bands**3 + 6 * bands**3)
     taps = len(psf_taps(layer.scale, layer.psf_fwhm)[0])
     elementwise += 2 * taps * (b * h * hr[2] + b * h * w) * c  # separable PSF: rows, columns
-    elementwise += n_hr * c * (RESIZE_COST["bicubic"] + 1)  # the MSI's high-pass detail
     elementwise += 2 * n_lr * (c + bands)  # centring
     # What torch's FlopCounterMode counts: the normal equations' two matmuls and the detail
     # injection (an einsum). The c x c solve (LU and substitution) is estimated separately.
-    flops = dense_flops(n_lr, c, c) + dense_flops(n_lr, c, bands) + dense_flops(n_hr, c, bands)
+    flops += dense_flops(n_lr, c, c) + dense_flops(n_lr, c, bands) + dense_flops(n_hr, c, bands)
     elementwise += b * (2 * c**3 // 3 + 2 * c * c * bands + c) + num_elements(out)
     return flops, elementwise
 

@@ -1,10 +1,14 @@
 """Backend-specific probes: native FLOP counters, device sync, memory, compiled callables.
 
+Run-time settings (threads, allocator, compilation cache, jit/eager choice) are in
+`keras_hsifusion.utils.runtime`.
+
 Everything here imports the active backend's framework (torch, jax or tensorflow) lazily,
 inside the function that needs it, so importing `keras_hsifusion` never pulls a framework in.
 What each native counter counts differently from `count_flops` is in docs/flops.md.
-One cohesive module: it is the one place where backend frameworks are imported (every
-other module of the package is backend-agnostic), so its probes stay together.
+One cohesive module: it is the one place where backend frameworks are probed (besides the
+run-time settings of `utils.runtime` and the torch kernels of `ops._torch`), so its probes
+stay together.
 """
 
 import functools
@@ -408,47 +412,3 @@ def compile_function(fn):
     import torch
 
     return torch.compile(fn)
-
-
-def enable_compilation_cache(path=None):
-    """Keeps JAX's compiled XLA programs on disk, so that a resumed or repeated run (`khf
-    train --resume`, the same model again) loads them instead of compiling for minutes.
-
-    JAX only (TensorFlow's XLA has no persistent cache; torch.compile keeps its own). Used
-    where the process is ours (`khf`, `python -m training.run`). `path` defaults to
-    `$JAX_COMPILATION_CACHE_DIR`, else `$XDG_CACHE_HOME/keras_hsifusion/jax` (`~/.cache/...`);
-    `KHF_COMPILATION_CACHE=0` turns it off.
-
-    Returns:
-        the cache folder, or None when not enabled (another backend, or turned off).
-    """
-    if backend() != "jax" or os.environ.get("KHF_COMPILATION_CACHE", "1") == "0":
-        return None
-    import jax
-
-    if path is None:
-        path = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    if path is None:
-        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = os.path.join(cache, "keras_hsifusion", "jax")
-    os.makedirs(path, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", os.fspath(path))
-    return os.fspath(path)
-
-
-def set_threads(n):
-    """Pins intra-op threads of the active backend's CPU runtime where it allows it."""
-    if not n:
-        return
-    name = backend()
-    if name == "torch":
-        import torch
-
-        torch.set_num_threads(int(n))
-    elif name == "tensorflow":
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(int(n))
-        except RuntimeError:
-            pass

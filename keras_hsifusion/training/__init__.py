@@ -7,34 +7,26 @@ modules, by job:
 
 - `config`: the schema (every key and its default, `DEFAULT_CONFIG`), `validate_config`,
   `load_config`.
-- `builders`: `build_data` (scene simulation; training, validation and test regions),
-  `build_model` (through the zoo registry), `build_loss`, `build_optimizer`,
+- `builders`: `build_model` (through the zoo registry), `build_loss`, `build_optimizer`,
   `AutoencoderPatches`.
-- `callbacks`: `evaluate_region`/`region_metrics` (whole-region numpy metrics),
-  `HeldOutMetrics`, `ExperimentCheckpoint`, `read_state`.
-- `runner`: `run_experiment` with resume, the recipe hooks of each model (`RecipeContext`,
-  `ModelSpec.recipe`), `resolve_jit_compile`/`resolve_run_eagerly`.
+- `callbacks`: `HeldOutMetrics`, `ExperimentCheckpoint`, `read_state`.
+- `runner`: `run_experiment` with resume, `fit_stage` (one resumable stage), the recipe
+  hooks of each model (`RecipeContext`, `ModelSpec.recipe`).
 (`keras_hsifusion.adaptation.adapt`, training on one real pair without a reference, builds
-on these.)
+on these.) The data, the region metrics and the classical comparison are the evaluation
+protocol's (`keras_hsifusion.evaluation.protocol`); the `"auto"` jit/eager choice is
+`keras_hsifusion.utils.runtime`'s.
 - `distributed`: the config's `distribution` (data parallel on JAX `keras.distribution`,
   `tf.distribute` or `torch.distributed`): `setup_distribution`, `DistributedContext`.
 """
 
 from keras_hsifusion.training.builders import (
-    DEFAULT_DATA,
     AutoencoderPatches,
-    build_data,
     build_loss,
     build_model,
     build_optimizer,
 )
-from keras_hsifusion.training.callbacks import (
-    ExperimentCheckpoint,
-    HeldOutMetrics,
-    evaluate_region,
-    read_state,
-    region_metrics,
-)
+from keras_hsifusion.training.callbacks import ExperimentCheckpoint, HeldOutMetrics, read_state
 from keras_hsifusion.training.config import (
     DEFAULT_CONFIG,
     MONITORS,
@@ -47,17 +39,10 @@ from keras_hsifusion.training.distributed import (
     check_distribution,
     setup_distribution,
 )
-from keras_hsifusion.training.runner import (
-    RecipeContext,
-    baseline_metrics,
-    resolve_jit_compile,
-    resolve_run_eagerly,
-    run_experiment,
-)
+from keras_hsifusion.training.runner import RecipeContext, fit_stage, run_experiment
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "DEFAULT_DATA",
     "MONITORS",
     "AutoencoderPatches",
     "DistributedContext",
@@ -65,18 +50,13 @@ __all__ = [
     "HeldOutMetrics",
     "RecipeContext",
     "ShardedBatches",
-    "baseline_metrics",
-    "build_data",
     "build_loss",
     "build_model",
     "build_optimizer",
     "check_distribution",
-    "evaluate_region",
+    "fit_stage",
     "load_config",
     "read_state",
-    "region_metrics",
-    "resolve_jit_compile",
-    "resolve_run_eagerly",
     "run_experiment",
     "setup_distribution",
     "validate_config",

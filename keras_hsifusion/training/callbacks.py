@@ -1,5 +1,5 @@
-"""Whole-region evaluation and the callbacks of a run: held-out metrics and checkpoints
-(committed epoch by epoch, recoverable after a kill: `recover_run`)."""
+"""The callbacks of a run: held-out metrics (the protocol's `evaluate_region` at every epoch's
+end) and checkpoints (committed epoch by epoch, recoverable after a kill: `recover_run`)."""
 
 import csv
 import json
@@ -10,47 +10,16 @@ import shutil
 import keras
 import numpy as np
 
-from keras_hsifusion import metrics as khf_metrics
+from keras_hsifusion.evaluation.protocol import evaluate_region
 from keras_hsifusion.utils.files import atomic_path, atomic_write_json
 
 __all__ = [
     "ExperimentCheckpoint",
     "HeldOutMetrics",
-    "evaluate_region",
     "read_state",
     "recover_run",
-    "region_metrics",
     "write_log",
 ]
-
-
-def region_metrics(ref, est, scale, ssim=False):
-    """PSNR, SAM, ERGAS, RMSE (and SSIM) of `est` against `ref` (`keras_hsifusion.metrics`)."""
-    ref, est = np.asarray(ref), np.asarray(est)
-    values = {
-        "psnr": khf_metrics.psnr(ref, est),
-        "sam": khf_metrics.sam(ref, est),
-        "ergas": khf_metrics.ergas(ref, est, scale),
-        "rmse": khf_metrics.rmse(ref, est),
-    }
-    if ssim:
-        values["ssim"] = float(np.mean([khf_metrics.ssim(r, e) for r, e in zip(ref, est)]))
-    return values
-
-
-def evaluate_region(model, inputs, target, scale, clip=True, ssim=False):
-    """PSNR/SAM/ERGAS/RMSE (and SSIM) of `model` on one whole region (numpy float64 metrics).
-
-    Returns:
-        `(metrics_dict, prediction)`; the prediction is a float32 `(1, H, W, C)` array.
-    """
-    pred = keras.ops.convert_to_numpy(model.predict_on_batch(inputs))
-    # Under a tf.distribute strategy, `predict_on_batch` runs the whole batch on every
-    # replica and concatenates their outputs: keep the first copy.
-    pred = np.asarray(pred, dtype=np.float32)[: len(keras.tree.flatten(inputs)[0])]
-    if clip:
-        pred = np.clip(pred, 0.0, 1.0)
-    return region_metrics(target, pred, scale, ssim=ssim), pred
 
 
 class HeldOutMetrics(keras.callbacks.Callback):
@@ -59,7 +28,8 @@ class HeldOutMetrics(keras.callbacks.Callback):
     Adds `val_psnr`, `val_sam`, `val_ergas` and `val_rmse` to the epoch logs, so that
     callbacks placed after it in the list (`CSVLogger`, `ExperimentCheckpoint`,
     `TensorBoard`, `EarlyStopping`) see them. The region is predicted in one call (not cut
-    into patches) and the metrics are the numpy functions of `keras_hsifusion.metrics`.
+    into patches) and the metrics are the protocol's
+    (`keras_hsifusion.evaluation.protocol.evaluate_region`).
 
     Args:
         inputs: `{"lr_hsi": (1, h, w, C), "hr_msi": (1, H, W, c)}`.

@@ -68,13 +68,8 @@ from keras_hsifusion.applications.registry import model_specs
 from keras_hsifusion.data.conditions import DegradationSampler
 from keras_hsifusion.data.responses import read_response_table
 from keras_hsifusion.data.scene_files import find_scenes
-from keras_hsifusion.training.builders import (
-    BUILTIN_SCENES,
-    DEFAULT_DATA,
-    FILE_DATA,
-    build_loss,
-    model_spec,
-)
+from keras_hsifusion.evaluation.protocol import BUILTIN_SCENES, DEFAULT_DATA, FILE_DATA
+from keras_hsifusion.training.builders import build_loss, model_spec
 from keras_hsifusion.training.distributed import check_distribution
 from keras_hsifusion.utils.validation import (
     check_choice,

@@ -4,7 +4,8 @@
 own stages (`ModelSpec.recipe`, e.g. MSST-Net's MBAE/MPAE pretraining), builds and compiles
 the model and calls `fit`. Model selection uses the validation strip only (`val_*` logs);
 the held-out test region is evaluated once, at the end, on `best.keras`, next to the
-classical methods of `keras_hsifusion.baselines`.
+classical methods (`keras_hsifusion.evaluation.protocol`: the data, the region metrics and
+the baselines are the evaluation protocol's; this module only fits).
 
 A recipe is an object with `config_keys` (`{key: default}`, the config keys it adds),
 `validate(config) -> config` (checks those keys) and `prepare(context) -> None | fn`: it
@@ -20,10 +21,9 @@ import time
 
 import keras
 
-from keras_hsifusion import baselines
+from keras_hsifusion.evaluation.protocol import baseline_metrics, build_data, evaluate_region
 from keras_hsifusion.training.builders import (
     AutoencoderPatches,
-    build_data,
     build_loss,
     build_model,
     build_optimizer,
@@ -34,10 +34,8 @@ from keras_hsifusion.training.callbacks import (
     STATE_FILE,
     ExperimentCheckpoint,
     HeldOutMetrics,
-    evaluate_region,
     read_state,
     recover_run,
-    region_metrics,
 )
 from keras_hsifusion.training.config import MONITORS, load_config, validate_config
 from keras_hsifusion.training.distributed import (
@@ -47,40 +45,10 @@ from keras_hsifusion.training.distributed import (
 )
 from keras_hsifusion.utils.files import atomic_write_json, load_keras_file
 from keras_hsifusion.utils.lock import RunLock
+from keras_hsifusion.utils.runtime import resolve_jit_compile, resolve_run_eagerly
 from keras_hsifusion.utils.validation import check_int
 
-__all__ = [
-    "RecipeContext",
-    "baseline_metrics",
-    "resolve_jit_compile",
-    "resolve_run_eagerly",
-    "run_experiment",
-]
-
-
-def resolve_jit_compile(value="auto"):
-    """`jit_compile` for `compile`: `"auto"` is True on JAX only (see `training.config`)."""
-    if value == "auto":
-        return keras.backend.backend() == "jax"
-    return bool(value)
-
-
-# TensorFlow: fewest optimiser steps for which tracing the step into a graph (without XLA)
-# pays for itself. Measured on a 2-core CPU at the small benchmark size of both zoo models:
-# the traced step is 4-5x faster than eager, and tracing costs what about 22 eager steps
-# save (docs/benchmarks.md, "Training step").
-GRAPH_MIN_STEPS = 32
-
-
-def resolve_run_eagerly(value="auto", steps=None):
-    """`run_eagerly` for `compile`. `"auto"`: on TensorFlow, eager only for a stage of fewer
-    than `GRAPH_MIN_STEPS` optimiser steps (`steps`; None: a long run), else a `tf.function`
-    graph; False on the other backends (`training.config`)."""
-    if value == "auto":
-        if keras.backend.backend() != "tensorflow":
-            return False
-        return steps is not None and steps < GRAPH_MIN_STEPS
-    return bool(value)
+__all__ = ["RecipeContext", "fit_stage", "run_experiment"]
 
 
 def _tensorboard_available():
@@ -100,7 +68,7 @@ def _start_fresh(out_dir):
             os.remove(path)
 
 
-def _fit_stage(
+def fit_stage(
     build,
     train,
     out_dir,
@@ -116,7 +84,11 @@ def _fit_stage(
     safe_mode=True,
     dist=None,
 ):
-    """Builds (or resumes) and fits one model; returns `(model, state)`.
+    """Builds (or resumes) and fits one model in `out_dir`; returns `(model, state)`.
+
+    The one stage of training that `run_experiment`, the recipes (`RecipeContext.fit_stage`)
+    and `keras_hsifusion.adaptation` share: `build()` gives a new compiled model, `train` the
+    batches (with an `epoch` attribute), `extra_callbacks` run before the checkpoint.
 
     Runs under the run folder's lock (`run_experiment` holds it). A resume first brings the
     folder back to its last committed epoch (`recover_run`: the checkpoints, `state.json`
@@ -219,7 +191,7 @@ class RecipeContext:
         """Fits `build()` (or resumes it) on `train` in `out_dir/name`; returns the path of
         its `last.keras` (with `state.json`, `log.csv`; skipped when already trained)."""
         stage_dir = os.path.join(self.out_dir, name)
-        _fit_stage(
+        fit_stage(
             build,
             train,
             stage_dir,
@@ -233,17 +205,6 @@ class RecipeContext:
             dist=self.dist,
         )
         return os.path.join(stage_dir, "last.keras")
-
-
-def baseline_metrics(inputs, target, scale, ssim=True, clip=True):
-    """Metrics of every method of `keras_hsifusion.baselines.METHODS` on one region."""
-    out = {}
-    for name, method in baselines.METHODS.items():
-        est = method(inputs["lr_hsi"], inputs["hr_msi"], scale)
-        if clip:
-            est = est.clip(0.0, 1.0)
-        out[name] = region_metrics(target, est, scale, ssim=ssim)
-    return out
 
 
 def _resolve_tensorboard(value):
@@ -343,7 +304,7 @@ def _run(config, out_dir, resume, verbose, log, safe_mode, start, dist):
     held_out = HeldOutMetrics(data["val_inputs"], data["val_target"], scale, config["clip"])
     if prepare_model is not None:
         log(f"=== fine-tuning {config['model']['class']} ({config['epochs']} epochs)")
-    model, state = _fit_stage(
+    model, state = fit_stage(
         build,
         data["train"],
         out_dir,

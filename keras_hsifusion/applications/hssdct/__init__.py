@@ -3,7 +3,7 @@
 import os
 
 from keras_hsifusion.applications.hssdct import convert as _convert  # noqa: F401 (registers)
-from keras_hsifusion.applications.hssdct import flops as _flops  # noqa: F401 (registers)
+from keras_hsifusion.applications.hssdct.flops import FORMULAS
 from keras_hsifusion.applications.hssdct.hssdct import HSSDCT
 from keras_hsifusion.applications.registry import ModelSpec, register_model
 
@@ -22,6 +22,7 @@ SPEC = register_model(
             "optimizer": {"class": "Adam", "learning_rate": 5.5e-5, "epsilon": 1e-8},
         },
         presets_dir=os.path.join(os.path.dirname(__file__), "presets"),
+        flops=FORMULAS,
     )
 )
 

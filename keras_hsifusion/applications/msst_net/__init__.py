@@ -4,7 +4,7 @@ converter, FLOP formulas, training stages, presets."""
 import os
 
 from keras_hsifusion.applications.msst_net import convert  # noqa: F401  (registers converters)
-from keras_hsifusion.applications.msst_net import flops as _flops  # noqa: F401 (registers)
+from keras_hsifusion.applications.msst_net.flops import FORMULAS
 from keras_hsifusion.applications.msst_net.msst_net import MSSTNet
 from keras_hsifusion.applications.msst_net.pretrainers import MBAE, MPAE
 from keras_hsifusion.applications.msst_net.recipe import RECIPE
@@ -32,6 +32,7 @@ SPEC = register_model(
             },
         },
         presets_dir=os.path.join(os.path.dirname(__file__), "presets"),
+        flops=FORMULAS,
     )
 )
 

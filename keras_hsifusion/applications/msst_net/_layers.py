@@ -9,6 +9,12 @@ from keras_hsifusion.ops.pixel_shuffle import pixel_shuffle
 from keras_hsifusion.utils.validation import lcm
 
 
+def layer_norm(name, dtype=None):
+    # torch's LayerNorm epsilon, as the public layers' (keras_hsifusion.layers); Keras' default
+    # of 1e-3 changes results visibly.
+    return layers.LayerNormalization(epsilon=1e-5, name=name, dtype=dtype)
+
+
 @register
 class MSSTPad(layers.Layer):
     """Reflect-pads images at the bottom/right so MSST-Net's patches and heads divide them.

@@ -11,9 +11,9 @@ from keras_hsifusion.applications.msst_net._layers import (
     MSSTCrop,
     MSSTPad,
     PixelShuffle,
+    layer_norm,
 )
 from keras_hsifusion.applications.msst_net.pretrainers import MBAE, MPAE
-from keras_hsifusion.layers._utils import layer_norm
 from keras_hsifusion.layers.core import Conv2D, Conv2DTranspose, Dense, register
 from keras_hsifusion.layers.embeddings import POSITION_EMBEDDINGS, BandEmbedding, PatchEmbedding
 from keras_hsifusion.layers.global_skip import (

@@ -7,8 +7,8 @@ from keras_hsifusion.applications.msst_net._layers import (
     MSSTPad,
     RandomChannelMask,
     RandomTokenMask,
+    layer_norm,
 )
-from keras_hsifusion.layers._utils import layer_norm
 from keras_hsifusion.layers.core import Conv2DTranspose, Dense, register
 from keras_hsifusion.layers.embeddings import (
     POSITION_EMBEDDINGS,

@@ -1,0 +1,179 @@
+"""Run-time settings of a process that runs the models: threads, allocator, compilation cache,
+compiled or eager steps. One low-level module, so that the command line, the training runner,
+the benchmarks and library users set them the same way.
+
+Nothing is imported at module level besides the standard library (Keras and the backend
+framework are imported inside the function that needs them), so a command can apply the
+allocator setting first, and a subprocess can load this file alone.
+
+- **Allocator** (`tune_malloc`, `malloc_env`). With glibc's defaults, a block larger than the
+  mmap threshold (128 KiB, raised dynamically up to 32 MiB) is served by `mmap` and handed
+  back to the kernel with `munmap` when it is freed; freed heap memory above 128 KiB is
+  trimmed back too. The models' activations are tens to hundreds of MiB (HSSDCT at the
+  official size: 256 x 256 x 172 float32 = 45 MiB per tensor), so every call maps fresh pages
+  and page-faults them in again: on a 2-core CPU this costs a third of a forward pass
+  (docs/benchmarks.md, "Allocator"). Raising both thresholds keeps freed blocks in the heap
+  for the next call, at the price of a resident set that stays at its peak instead of
+  shrinking between calls. `tune_malloc()` applies it in the running process (`mallopt`
+  through `ctypes`; glibc only, a no-op elsewhere); the `khf` command line, `python -m
+  training.run` and the benchmark runner's `--allocator tuned` rows use it; set
+  `KHF_MALLOC_TUNING=0` to keep glibc's defaults. `malloc_env()` gives a new process the same
+  values (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`).
+- **Threads** (`set_threads`): the intra-op threads of the backend's CPU runtime.
+- **Compilation cache** (`enable_compilation_cache`): JAX's compiled programs kept on disk.
+- **Compiled or eager steps** (`resolve_jit_compile`, `resolve_run_eagerly`): what the
+  configs' `"auto"` means for `keras.Model.compile` on the active backend.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+__all__ = [
+    "GRAPH_MIN_STEPS",
+    "MMAP_THRESHOLD",
+    "TRIM_THRESHOLD",
+    "enable_compilation_cache",
+    "malloc_env",
+    "resolve_jit_compile",
+    "resolve_run_eagerly",
+    "set_threads",
+    "tune_malloc",
+]
+
+
+def _backend():
+    import keras
+
+    return keras.backend.backend()
+
+
+# --------------------------------------------------------------------------------------------
+# Allocator.
+
+
+# Blocks below 1 GiB come from the heap; the heap is trimmed only above 2 GiB of free top.
+MMAP_THRESHOLD = 1 << 30
+TRIM_THRESHOLD = (1 << 31) - 1
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+_ENV_NAMES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
+
+def _check_threshold(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        raise ValueError(
+            f"`{name}` must be an integer number of bytes in [1, 2**31). Received: {name}={value!r}"
+        )
+
+
+def malloc_env(mmap_threshold=MMAP_THRESHOLD, trim_threshold=TRIM_THRESHOLD):
+    """The environment variables that give a new process the same settings as `tune_malloc`."""
+    _check_threshold("mmap_threshold", mmap_threshold)
+    _check_threshold("trim_threshold", trim_threshold)
+    return dict(zip(_ENV_NAMES, (str(mmap_threshold), str(trim_threshold))))
+
+
+def tune_malloc(mmap_threshold=MMAP_THRESHOLD, trim_threshold=TRIM_THRESHOLD):
+    """Raises glibc's mmap and trim thresholds in this process (see the module docstring).
+
+    Args:
+        mmap_threshold: bytes; smaller blocks are served from the heap. Default 1 GiB.
+        trim_threshold: bytes of free memory at the top of the heap kept for reuse.
+            Default 2 GiB.
+
+    Returns:
+        True when both were applied; False where there is no glibc (macOS, Windows, musl),
+        when `KHF_MALLOC_TUNING=0` is set, or when glibc refuses a value.
+    """
+    _check_threshold("mmap_threshold", mmap_threshold)
+    _check_threshold("trim_threshold", trim_threshold)
+    if os.environ.get("KHF_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):
+        return False  # mallopt of another C library (musl has none; others differ)
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    ok = mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+    return mallopt(_M_TRIM_THRESHOLD, trim_threshold) == 1 and ok
+
+
+# --------------------------------------------------------------------------------------------
+# Threads and the compilation cache.
+
+
+def set_threads(n):
+    """Pins intra-op threads of the active backend's CPU runtime where it allows it."""
+    if not n:
+        return
+    name = _backend()
+    if name == "torch":
+        import torch
+
+        torch.set_num_threads(int(n))
+    elif name == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(n))
+        except RuntimeError:
+            pass
+
+
+def enable_compilation_cache(path=None):
+    """Keeps JAX's compiled XLA programs on disk, so that a resumed or repeated run (`khf
+    train --resume`, the same model again) loads them instead of compiling for minutes.
+
+    JAX only (TensorFlow's XLA has no persistent cache; torch.compile keeps its own). Used
+    where the process is ours (`khf`, `python -m training.run`). `path` defaults to
+    `$JAX_COMPILATION_CACHE_DIR`, else `$XDG_CACHE_HOME/keras_hsifusion/jax` (`~/.cache/...`);
+    `KHF_COMPILATION_CACHE=0` turns it off.
+
+    Returns:
+        the cache folder, or None when not enabled (another backend, or turned off).
+    """
+    if _backend() != "jax" or os.environ.get("KHF_COMPILATION_CACHE", "1") == "0":
+        return None
+    import jax
+
+    if path is None:
+        path = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    if path is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(cache, "keras_hsifusion", "jax")
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", os.fspath(path))
+    return os.fspath(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Compiled or eager steps.
+
+
+def resolve_jit_compile(value="auto"):
+    """`jit_compile` for `compile`: `"auto"` is True on JAX only (see `training.config`)."""
+    if value == "auto":
+        return _backend() == "jax"
+    return bool(value)
+
+
+# TensorFlow: fewest optimiser steps for which tracing the step into a graph (without XLA)
+# pays for itself. Measured on a 2-core CPU at the small benchmark size of both zoo models:
+# the traced step is 4-5x faster than eager, and tracing costs what about 22 eager steps
+# save (docs/benchmarks.md, "Training step").
+GRAPH_MIN_STEPS = 32
+
+
+def resolve_run_eagerly(value="auto", steps=None):
+    """`run_eagerly` for `compile`. `"auto"`: on TensorFlow, eager only for a stage of fewer
+    than `GRAPH_MIN_STEPS` optimiser steps (`steps`; None: a long run), else a `tf.function`
+    graph; False on the other backends (`training.config`)."""
+    if value == "auto":
+        if _backend() != "tensorflow":
+            return False
+        return steps is not None and steps < GRAPH_MIN_STEPS
+    return bool(value)
