@@ -10,7 +10,6 @@ numbers in docs/differences.md ("the opt-in global skip") come from this script:
 """
 
 import keras
-import numpy as np
 
 from keras_hsifusion import metrics
 from keras_hsifusion.baselines import hysime_detail_injection, poly_detail_injection
