@@ -6,7 +6,7 @@ Two rewrites keep it accurate in float32 without a loop over bands:
 
 - estNoise's residual of band `i` regressed on all the others is `(R^-1 y)_i / (R^-1)_ii`
   for the band correlation `R = y y'` (the closed form of the reference's rank-one update),
-  and `R^-1` comes from `eigh(R)` with the eigenvalues floored at `1e-6` of the largest
+  and `R^-1` comes from `eigh(R)` with the eigenvalues floored at `1e-7` of the largest
   (the reference's ridge is `1e-6` absolute on data of order one: the same role, but relative,
   so the result does not depend on the units).
 - The noise powers get the same degrees-of-freedom correction `N / (N - m)` and the same
