@@ -4,9 +4,9 @@
              [--preview out.png] [--reference REF] [--overwrite]
     khf evaluate EST [REF] [--lr-hsi LR --hr-msi MSI] [--scale N] [--figure out.png]
     khf presets [--json]
-    khf train CONFIG [--resume] [--epochs N] [--out DIR]
+    khf train RECIPE [--resume] [--epochs N] [--out DIR]
     khf adapt LR_HSI HR_MSI -m MODEL_OR_PRESET -o OUT_DIR [--steps N] [--resume]
-    khf bench [benchmarks/run.py options]
+    khf bench [runner options: khf bench --help]
     khf bench robustness [--methods ...] [--presets ...] [--grid default|quick] [--out PREFIX]
     khf demo [--out DIR] [--train]
     khf --version
@@ -20,11 +20,12 @@ on stderr and exit code 1 (2 for a bad command line); Ctrl-C at any moment: one 
 
 This module parses, calls one library function and prints: `fuse` is
 `keras_hsifusion.fuse_files`, `evaluate` is `keras_hsifusion.evaluation.evaluate_files`,
-`train` is `training.run_experiment`, `adapt` is `keras_hsifusion.adapt`, `demo` is
-`keras_hsifusion.demo.run`. Keras (and the backend) are imported only once the command line
-is parsed and only by commands that use them: `khf --help`, `khf COMMAND --help` and
-`khf presets` import neither (the package is imported lazily by the console script, see
-`keras_hsifusion/__init__.py`). See docs/cli.md.
+`train` is `training.run_experiment` (on a shipped recipe, `keras_hsifusion.recipes`, or a
+file), `adapt` is `keras_hsifusion.adapt`, `bench` is `keras_hsifusion.profiling.runner`,
+`demo` is `keras_hsifusion.demo.run`; all of them work from an installed wheel. Keras (and
+the backend) are imported only once the command line is parsed and only by commands that use
+them: `khf --help`, `khf COMMAND --help` and `khf presets` import neither (the package is
+imported lazily by the console script, see `keras_hsifusion/__init__.py`). See docs/cli.md.
 
 One cohesive module (the parser, whose help lists every choice, and one short function per
 command, which share the file, error and output conventions above), hence over 450 lines.
@@ -182,12 +183,6 @@ def _warning_printer(command, quiet):
     return show
 
 
-def _repo_root():
-    """The source checkout holding this package (None for an installed wheel)."""
-    root = os.path.dirname(PACKAGE)
-    return root if os.path.isdir(os.path.join(root, "benchmarks")) else None
-
-
 def _check_outputs(paths, overwrite):
     for path in list(paths):
         if path and path.lower().endswith(".hdr"):  # an ENVI output is two files
@@ -287,29 +282,16 @@ def cmd_presets(args, log):
     return 0
 
 
-def _resolve_config(config):
-    if os.path.isfile(config):
-        return config
-    root = _repo_root()
-    for candidate in (
-        os.path.join(root or "", "training", "configs", config + ".py"),
-        os.path.join(root or "", "training", "configs", config),
-    ):
-        if root and os.path.isfile(candidate):
-            return candidate
-    raise UserError(f"no such config file: {config}")
-
-
 def _verbose(args):
     verbose = 0 if args.quiet else args.verbose
     return verbose if verbose == "auto" else int(verbose)
 
 
 def cmd_train(args, log):
-    from keras_hsifusion import training
+    from keras_hsifusion import recipes, training
     from keras_hsifusion.utils.lock import RunLockedError
 
-    config = training.load_config(_resolve_config(args.config))
+    config = training.load_config(recipes.resolve(args.config))
     if args.distribution:
         value = None if args.distribution == "none" else args.distribution
         config = training.validate_config({**config, "distribution": value})
@@ -399,34 +381,14 @@ def cmd_adapt(args, log):
     return 0
 
 
-@contextlib.contextmanager
-def _prog(name):
-    # the runners' argparse take their usage name from sys.argv[0]
-    saved = sys.argv[0] if sys.argv else ""
-    sys.argv[:1] = [name]
-    try:
-        yield
-    finally:
-        sys.argv[:1] = [saved]
-
-
 def cmd_bench(args, extra, log):
     if extra[:1] == ["robustness"]:  # a library command: works from an installed wheel too
         from keras_hsifusion.evaluation import robustness
 
         return robustness.main(extra[1:], prog="khf bench robustness")
-    root = _repo_root()
-    runner = os.path.join(root or "", "benchmarks", "run.py")
-    if not root or not os.path.isfile(runner):
-        raise UserError(
-            "khf bench runs benchmarks/run.py of a source checkout, which is not next to this "
-            f"installation ({PACKAGE})"
-        )
-    spec = importlib.util.spec_from_file_location("khf_benchmarks_run", runner)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with _prog("khf bench"):
-        module.main(extra)
+    from keras_hsifusion.profiling import runner
+
+    runner.main(extra, prog="khf bench")
     return 0
 
 
@@ -449,6 +411,7 @@ def _method_help():
 def build_parser():
     """The `khf` argument parser (fuse, evaluate, presets, train, adapt, bench, demo)."""
     from keras_hsifusion.demo import add_arguments as add_demo_arguments
+    from keras_hsifusion.recipes import list_recipes
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -526,10 +489,15 @@ def build_parser():
     p = sub.add_parser(
         "train",
         parents=[common],
-        help="train a recipe (training/configs/*.py or JSON)",
+        help="train a shipped recipe (by name) or a recipe file",
         description="Runs one training experiment (keras_hsifusion.training.run_experiment).",
     )
-    p.add_argument("config", metavar="CONFIG", help="recipe file (.py with CONFIG, or .json)")
+    p.add_argument(
+        "config",
+        metavar="RECIPE",
+        help=f"a shipped recipe ({', '.join(list_recipes())}; keras_hsifusion.recipes) or a "
+        "recipe file (.py defining CONFIG, or .json)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="total epochs (override)")
     p.add_argument("--out", default=None, help="run folder (default runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from last.keras")
@@ -597,10 +565,10 @@ def build_parser():
         parents=[common],
         add_help=False,
         usage="khf bench [--backend B] [--quiet] [--debug] [robustness] [RUNNER OPTIONS]",
-        help="throughput/memory benchmarks (benchmarks/run.py; `khf bench --help`); "
-        "`khf bench robustness`: methods under a grid of PSF widths and noise levels",
-        description="Runs benchmarks/run.py of the source checkout with the remaining "
-        "options (listed below), or `khf bench robustness` (its options: `khf bench "
+        help="throughput/memory benchmarks (keras_hsifusion.profiling.runner; `khf bench "
+        "--help`); `khf bench robustness`: methods under a grid of PSF widths and noise levels",
+        description="Runs the benchmark runner (keras_hsifusion.profiling.runner) with the "
+        "remaining options (listed below), or `khf bench robustness` (its options: `khf bench "
         "robustness --help`).",
     )
     p.set_defaults(print_bench_help=p.print_help)

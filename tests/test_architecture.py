@@ -157,19 +157,6 @@ ALLOWED_PRIVATE = {
     # torch-specific fast paths); its only user is outside `ops`. Moving it to
     # `layers/_torch.py`, or making it public, clears this entry.
     ("layers.core", "ops._torch"),
-    # The data I/O stack (data/io.py + data/raster.py, issue 23 item 2) shares helpers by
-    # their private names; its merge into one format table makes them public or internal.
-    ("data.patches", "data.degrade._add_noise"),
-    ("data.scene_patches", "data.degrade._add_noise"),
-    ("data.scene_patches", "data.patches._augment"),
-    ("data.raster", "data.io._wavelengths"),
-    ("data.scene_files", "data.io._WAVELENGTH_KEYS"),
-    ("data.scene_files", "data.io._optional"),
-    ("data.scene_files", "data.io._pick"),
-    ("data.scene_files", "data.io._wavelengths"),
-    ("data.scene_files", "data.raster._spectral"),
-    ("data.scene_files", "data.raster._to_nm"),
-    ("data.scene_files", "data.raster._wavelengths_from_names"),
 }
 
 

@@ -21,6 +21,7 @@ from keras_hsifusion import data
 from keras_hsifusion import ops as hops
 from keras_hsifusion.applications import HSSDCT, MSSTNet
 from keras_hsifusion.layers import GlobalSkip, ResidualGate
+from keras_hsifusion.layers.global_skip import GlobalSkipFit, global_skip_statistics
 from keras_hsifusion.ops.psf import psf_degrade
 
 
@@ -137,3 +138,41 @@ def test_model_with_global_skip_saves_and_loads(tmp_path):
         MSSTNet, kwargs, fusion_inputs(4, 3, 4, 2, 3), (1, 8, 12, 4), tmp_path, cross_backend=None
     )
     assert model.get_config()["global_skip"] == "bicubic"
+
+
+@pytest.mark.parametrize(
+    "mode", ["detail_injection", "poly_detail_injection", "hysime_detail_injection"]
+)
+def test_scene_fit_in_blocks_is_the_layers_own_fit(mode):
+    # `GlobalSkipFit` over blocks of rows (each with its PSF halo) solves the regression of
+    # one call on the whole image; inside `global_skip_statistics` the layer applies it.
+    rng = np.random.default_rng(0)
+    hr = rng.random((1, 72, 40, 3), dtype=np.float32)
+    lr = data.spatial_degrade(hr @ rng.random((3, 12)), 4) + 0.05 * rng.random((1, 18, 10, 12))
+    lr = lr.astype("float32")
+    layer = GlobalSkip(mode, 4)
+    own = keras.ops.convert_to_numpy(layer([lr, hr]))
+    fit = GlobalSkipFit(mode, 4)
+    assert fit.halo == 1  # x4, FWHM 4: HR taps -4..+7 around 4 i, one LR row either side
+    for a in range(0, 18, 5):
+        b = min(a + 5, 18)
+        a0, b0 = max(0, a - fit.halo), min(18, b + fit.halo)
+        fit.update(lr[0, a0:b0], hr[0, 4 * a0 : 4 * b0], keep=(a - a0, b - a0))
+    stats = fit.result()
+    assert stats.pixels == 180 and (stats.projection is None) == (mode != "hysime_detail_injection")
+    with global_skip_statistics(stats):
+        scene = keras.ops.convert_to_numpy(layer([lr, hr]))
+        # A part of the image gets the whole image's regression, not its own.
+        part = keras.ops.convert_to_numpy(layer([lr[:, :9], hr[:, :36]]))
+        with pytest.raises(ValueError, match="fitted for 12 HSI bands"):
+            layer([lr[..., :5], hr])
+    assert_close(scene, own, rtol=1e-4, what="scene statistics")  # float32 solves
+    assert_close(part[:, :20], own[:, :20], rtol=1e-4, what="upper part, scene statistics")
+    alone = keras.ops.convert_to_numpy(layer([lr[:, :9], hr[:, :36]]))
+    assert np.abs(alone - part).max() > 1e-4 * np.abs(own).max()  # its own fit differs
+    # Another mode, scale or PSF is not matched: the layer fits its input.
+    with global_skip_statistics(stats):
+        other = GlobalSkip(mode, 4, psf_fwhm=3.0)([lr, hr])
+    assert_close(other, GlobalSkip(mode, 4, psf_fwhm=3.0)([lr, hr]), rtol=1e-6)
+    with pytest.raises(ValueError, match="mode='bicubic'"):
+        GlobalSkipFit("bicubic", 4)

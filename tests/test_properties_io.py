@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import keras_hsifusion as khf
 from keras_hsifusion import baselines
-from keras_hsifusion.data import io, raster
+from keras_hsifusion.data import raster
 from keras_hsifusion.inference.tiling import plan_tiles
 
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=True, database=None)
@@ -95,8 +95,8 @@ def test_cube_round_trip_keeps_shape_values_and_wavelengths(data, fmt, with_wl):
         ext, mat_version = ".mat", {".mat5": "5", ".mat73": "7.3"}[fmt]
     with folder() as tmp:
         path = os.path.join(tmp, "cube" + ext)
-        io.write_cube(path, cube, wavelengths=wl, mat_version=mat_version)
-        got, got_wl = io.read_cube(path)
+        raster.write_cube(path, cube, wavelengths=wl, mat_version=mat_version)
+        got, got_wl = raster.read_cube(path)
     assert got.dtype == np.float32 and got.shape == cube.shape
     np.testing.assert_array_equal(got, cube.astype(np.float32))
     if wl is None:

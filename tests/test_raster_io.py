@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from keras_hsifusion.data import io, raster
+from keras_hsifusion.data import raster
 
 # numpy only: runs once, under the first backend of `make test` (tests/conftest.py)
 pytestmark = pytest.mark.backend_independent
@@ -163,17 +163,17 @@ def test_envi_map_info_and_micrometres(tmp_path, cube):
 
 def test_matlab_v73_output_is_matlab_shaped(tmp_path, cube):
     path = tmp_path / "a.mat"
-    io.write_cube(path, cube, wavelengths=WL, key="hsi", mat_version="7.3")
+    raster.write_cube(path, cube, wavelengths=WL, key="hsi", mat_version="7.3")
     with open(path, "rb") as f:
         assert f.read(19) == b"MATLAB 7.3 MAT-file"
     with h5py.File(path, "r") as f:
         assert f["hsi"].shape == (5, 10, 12)  # column-major (C, W, H)
         assert f["hsi"].attrs["MATLAB_class"] == b"single"
-    got, wl = io.read_cube(path)
+    got, wl = raster.read_cube(path)
     np.testing.assert_array_equal(got, cube)
     np.testing.assert_array_equal(wl, WL)
     with pytest.raises(ValueError, match="mat_version"):
-        io.write_cube(tmp_path / "b.mat", cube, mat_version="6")
+        raster.write_cube(tmp_path / "b.mat", cube, mat_version="6")
 
 
 @pytest.mark.parametrize("name", ["w.tif", "w.h5", "w.npy", "w.hdr", "w.mat", "w.npz"])

@@ -14,7 +14,7 @@ from harness import MSST_NET_TINY, assert_close, run_model
 import keras_hsifusion as khf
 from keras_hsifusion import baselines, presets
 from keras_hsifusion.cli import main
-from keras_hsifusion.data import io, raster
+from keras_hsifusion.data import raster
 
 SCALE = 4
 # AVIRIS-like band centres: two spectrometers overlap, so they are not increasing.
@@ -198,15 +198,15 @@ def test_wavelengths_must_have_one_entry_per_band(tmp_path):
     cube = np.ones((3, 4, 3), np.float32)
     for name in ("a.h5", "a.npz", "a.mat"):
         with pytest.raises(ValueError, match=r"one entry per band \(3\)\. Received 2"):
-            io.write_cube(tmp_path / name, cube, wavelengths=[500.0, 600.0])
+            raster.write_cube(tmp_path / name, cube, wavelengths=[500.0, 600.0])
         assert not (tmp_path / name).exists()
     np.savez(tmp_path / "b.npz", cube=cube, wl=np.array([500.0, 600.0]))
     with pytest.raises(ValueError, match=r"b\.npz.*`wavelengths_key` 'wl'.*\(3\)\. Received 2"):
-        io.read_cube(tmp_path / "b.npz", wavelengths_key="wl")
+        raster.read_cube(tmp_path / "b.npz", wavelengths_key="wl")
     with pytest.raises(KeyError, match=r"b\.npz: no wavelengths entry 'lambda'"):
-        io.read_cube(tmp_path / "b.npz", wavelengths_key="lambda")
+        raster.read_cube(tmp_path / "b.npz", wavelengths_key="lambda")
     # found by its usual name but of another length: not band centres, read as None
-    assert io.read_cube(tmp_path / "b.npz")[1] is None
+    assert raster.read_cube(tmp_path / "b.npz")[1] is None
     with pytest.raises(ValueError, match=r"one entry per band \(3\)\. Received 2"):
         raster.Raster(cube, wavelengths=[500.0, 600.0])
     with pytest.raises(ValueError, match=r"`wavelengths` needs 3 entries\. Received 2"):

@@ -5,9 +5,25 @@ import numpy as np
 
 from keras_hsifusion.baselines._inputs import check_inputs, unit_divisor
 from keras_hsifusion.data.degrade import psf_radius
-from keras_hsifusion.layers.global_skip import GlobalSkip
+from keras_hsifusion.layers.global_skip import (
+    GlobalSkip,
+    GlobalSkipFit,
+    active_statistics,
+    fitted_global_skips,
+    global_skip_statistics,
+)
 
-__all__ = ["bicubic", "detail_injection", "poly_detail_injection"]
+__all__ = [
+    "bicubic",
+    "detail_injection",
+    "fit_scene",
+    "fitted_global_skips",
+    "global_skip_statistics",
+    "poly_detail_injection",
+]
+
+# HR pixels per block of `fit_scene` (the features of a 4-band MSI: ~60 MB of float32).
+FIT_BLOCK_PIXELS = 2**20
 
 
 def _global_skip(mode, lr_hsi, hr_msi, scale, srf, psf_fwhm):
@@ -26,8 +42,12 @@ def _global_skip(mode, lr_hsi, hr_msi, scale, srf, psf_fwhm):
             f"{psf_fwhm}) on each side. Received: hr_msi of size {hr.shape[1:3]}"
         )
     divisor = np.ones((lr.shape[0], 1, 1, 1))
-    if mode != "bicubic":
+    stats = active_statistics(mode, scale, psf_fwhm)
+    if stats is not None:  # fitted on a whole scene in its units (`fit_scene`)
+        divisor[:, 0, 0, 0] = 1.0 if stats.divisor is None else stats.divisor
+    elif mode != "bicubic":
         divisor[:, 0, 0, 0] = [unit_divisor(image) for image in lr]
+    if mode != "bicubic":
         lr = (lr / divisor).astype(np.float32)
         hr = (hr / divisor).astype(np.float32)
     out = GlobalSkip(mode, scale, psf_fwhm)([lr, hr])
@@ -95,3 +115,66 @@ def poly_detail_injection(lr_hsi, hr_msi, scale, srf=None, psf_fwhm=None):
     (32, 32, 5)
     """
     return _global_skip("poly_detail_injection", lr_hsi, hr_msi, scale, srf, psf_fwhm)
+
+
+# The baselines that are a fitted `GlobalSkip` (`fuse` fits them once per scene).
+FITTED_METHODS = {
+    detail_injection: "detail_injection",
+    poly_detail_injection: "poly_detail_injection",
+}
+
+
+def _rows(x, r0, r1, divisor):
+    block = np.asarray(x[r0:r1])
+    if divisor is not None:  # in float64, then one rounding: as the tiles are normalised
+        block = np.asarray(block, dtype=np.float64) / divisor
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
+def fit_scene(mode, lr_hsi, hr_msi, scale, psf_fwhm=None, divisor="unit"):
+    """Fits `GlobalSkip(mode, scale, psf_fwhm)`'s regression once on a whole scene.
+
+    The scene is read in blocks of full-width rows (any array that reads a block on slicing:
+    numpy, np.memmap, h5py/zarr datasets, Dask arrays), each with the LR rows of context the
+    PSF needs (`GlobalSkipFit.halo`), so the result is the fit of one layer call on the whole
+    scene (up to float rounding) in bounded memory: every LR pixel counts once, no
+    decimation, nothing estimated from a subset. The cost is one pass of the PSF degradation
+    over the MSI features (a small part of fusing the scene).
+
+    Args:
+        mode: `"detail_injection"`, `"poly_detail_injection"` or
+            `"hysime_detail_injection"`.
+        lr_hsi: `(h, w, C)` array. hr_msi: `(scale*h, scale*w, c)` array.
+        scale: integer resolution ratio. psf_fwhm: as `GlobalSkip`.
+        divisor: both images are divided by it (in float64, then rounded to float32) before
+            the fit: `"unit"` (default) for `unit_divisor(lr_hsi)`, the units of the baselines
+            `detail_injection` / `poly_detail_injection`; a positive number (a preset's
+            normalisation); or None (the values as given, in float32).
+
+    Returns:
+        `layers.GlobalSkipStatistics`, with `divisor` recorded: inside
+        `global_skip_statistics(stats)` the baselines divide every tile by it and apply the
+        scene's regression, and a zoo model's `GlobalSkip` (which sees inputs already
+        divided) applies the regression.
+
+    Examples:
+    >>> rng = np.random.default_rng(0)
+    >>> lr, hr = rng.random((16, 16, 5)), rng.random((64, 64, 3))
+    >>> stats = fit_scene("poly_detail_injection", lr, hr, 4)
+    >>> with global_skip_statistics(stats):
+    ...     top = poly_detail_injection(lr[:8], hr[:32], 4)  # the scene's regression
+    >>> bool(np.allclose(top[:16], poly_detail_injection(lr, hr, 4)[:16], atol=1e-4))
+    True
+    """
+    fit = GlobalSkipFit(mode, scale, psf_fwhm)
+    h, w = lr_hsi.shape[0], lr_hsi.shape[1]
+    if divisor == "unit":
+        top = max(float(np.max(np.abs(np.asarray(lr_hsi[r : r + 256])))) for r in range(0, h, 256))
+        divisor = top if top > 0 else 1.0  # `unit_divisor` of the whole LR-HSI
+    rows = max(1, FIT_BLOCK_PIXELS // (scale * scale * w))  # LR rows per block
+    for a in range(0, h, rows):
+        b = min(a + rows, h)
+        a0, b0 = max(0, a - fit.halo), min(h, b + fit.halo)
+        lr, hr = _rows(lr_hsi, a0, b0, divisor), _rows(hr_msi, scale * a0, scale * b0, divisor)
+        fit.update(lr, hr, keep=(a - a0, b - a0))
+    return fit.result(divisor)

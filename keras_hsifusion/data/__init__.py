@@ -2,13 +2,16 @@
 
 from keras_hsifusion.data.conditions import DegradationSampler, band_snr_offsets
 from keras_hsifusion.data.degrade import degrade, psf_matrix, psf_radius, spatial_degrade
-from keras_hsifusion.data.io import read_cube, read_hssdct_sample, write_cube, write_hssdct_sample
 from keras_hsifusion.data.patches import FusionPatches, spatial_split
 from keras_hsifusion.data.raster import (
     Raster,
     check_footprints,
     open_writer,
+    read_cube,
+    read_hssdct_sample,
     read_raster,
+    write_cube,
+    write_hssdct_sample,
     write_raster,
 )
 from keras_hsifusion.data.responses import (

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["degrade", "psf_matrix", "psf_radius", "spatial_degrade"]
+__all__ = ["add_noise", "degrade", "psf_matrix", "psf_radius", "spatial_degrade"]
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
@@ -110,8 +110,12 @@ def spatial_degrade(image, scale, psf_fwhm=None):
     return out.astype(np.float32)
 
 
-def _add_noise(x, snr_db, rng, power=None):
-    # per image and band: noise power = signal power / 10^(snr/10); `snr_db` a number or (C,)
+def add_noise(x, snr_db, rng, power=None):
+    """White Gaussian noise at `snr_db` per image and band (used by `degrade` and the patches).
+
+    The noise power of a band is `power / 10^(snr_db / 10)`, `power` defaulting to the band's
+    mean square over the image axes (-3, -2); `snr_db` is a number or a `(C,)` array.
+    """
     if power is None:
         power = np.mean(np.square(x, dtype=np.float64), axis=(-3, -2), keepdims=True)
     std = np.sqrt(power / (10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0)))
@@ -181,7 +185,7 @@ def degrade(hr_hsi, scale, srf, psf_fwhm=None, noise_snr_db=None, seed=None):
             if snr is not None and not np.all(np.isfinite(snr)):
                 raise ValueError(f"The {name} SNR must be finite. Received: {snr}")
         if snr_lr is not None:
-            lr = _add_noise(lr, np.asarray(snr_lr, dtype=np.float64), rng)
+            lr = add_noise(lr, np.asarray(snr_lr, dtype=np.float64), rng)
         if snr_msi is not None:
-            msi = _add_noise(msi, np.asarray(snr_msi, dtype=np.float64), rng)
+            msi = add_noise(msi, np.asarray(snr_msi, dtype=np.float64), rng)
     return lr, msi

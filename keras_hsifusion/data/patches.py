@@ -5,9 +5,9 @@ import math
 import keras
 import numpy as np
 
-from keras_hsifusion.data.degrade import _add_noise, degrade, psf_radius, spatial_degrade
+from keras_hsifusion.data.degrade import add_noise, degrade, psf_radius, spatial_degrade
 
-__all__ = ["FusionPatches", "PatchBatches", "PatchesView", "spatial_split"]
+__all__ = ["FusionPatches", "PatchBatches", "PatchesView", "augment_arrays", "spatial_split"]
 
 
 def spatial_split(height, width, scale, val_size=48, axis=1, psf_fwhm=None, guard=None):
@@ -83,7 +83,8 @@ def _min_guard(scale, radius):
         guard += scale
 
 
-def _augment(arrays, rng):
+def augment_arrays(arrays, rng):
+    """The same random rotation by 90 degrees and flips of every array (H, W first)."""
     k = int(rng.integers(4))
     flip_h, flip_w = bool(rng.integers(2)), bool(rng.integers(2))
     out = []
@@ -325,11 +326,11 @@ class FusionPatches(PatchBatches):
         snr_lr, snr_msi = sampler.noise_snr_db(cond)
         if snr_lr is not None:
             snr_lr = np.broadcast_to(snr_lr, hr.shape[-1:])[keep]
-            lr = _add_noise(lr, snr_lr, rng, power=self.power[i][keep])
+            lr = add_noise(lr, snr_lr, rng, power=self.power[i][keep])
         if snr_msi is not None:
             # mean square of each MSI band over the region: srf_j^T G srf_j
             msi_power = np.einsum("cj,cd,dj->j", srf, self.gram[i], srf)
-            msi = _add_noise(msi, snr_msi, rng, power=msi_power)
+            msi = add_noise(msi, snr_msi, rng, power=msi_power)
         return lr, msi, np.ascontiguousarray(hr[..., keep])
 
     def _all_positions(self, region):
@@ -394,7 +395,7 @@ class FusionPatches(PatchBatches):
                     hr[y : y + p, x : x + p],
                 ]
             if self.augment:
-                arrays = _augment(arrays, rng)
+                arrays = augment_arrays(arrays, rng)
             lrs.append(arrays[0])
             msis.append(arrays[1])
             hrs.append(arrays[2])

@@ -44,13 +44,12 @@ import os
 import re
 import threading
 import types
-import warnings
 import zipfile
 
 import h5py
 import numpy as np
 
-from keras_hsifusion.data import io as _io
+from keras_hsifusion.data.raster import formats, readers
 
 __all__ = [
     "EAGER_CACHE_BYTES",
@@ -63,7 +62,7 @@ __all__ = [
     "region_statistics",
 ]
 
-SCENE_EXTENSIONS = (".tif", ".tiff", ".hdr", ".img", ".h5", ".hdf5", ".he5", ".mat", ".npz", ".npy")
+SCENE_EXTENSIONS = formats.EXTENSIONS
 # Scenes loaded whole (.mat v5, .npz, PNG folders) share this many bytes of cache.
 EAGER_CACHE_BYTES = 2 * 1024**3
 _BAND_NUMBER = re.compile(r"(\d+)$")
@@ -292,13 +291,13 @@ class _H5Scene(Scene):
                     entries[name] = obj
 
             f.visititems(visit)
-            self.key = _io._pick(entries, path, key)
+            self.key = formats.pick_entry(entries, path, key)
             ds = entries[self.key]
             shape = ds.shape[::-1] if matlab else ds.shape
             bands = shape[-1] if len(shape) == 3 else 1
             meta = dict(ds.attrs.items())
             meta.update({k: v[()] for k, v in entries.items() if k != self.key and v.size == bands})
-        self._setup(name, shape, _io._wavelengths(meta, bands), path)
+        self._setup(name, shape, formats.find_wavelengths(meta, bands), path)
 
     def _read(self, r0, r1, c0, c1):
         ds = self._file(lambda: h5py.File(self.path, "r"))[self.key]
@@ -309,33 +308,13 @@ class _H5Scene(Scene):
 
 class _TiffScene(Scene):
     def __init__(self, path, name, key):
-        from keras_hsifusion.data import raster
-
         self.path = path
         with self._open() as src:
-            wl = []
-            for i in range(1, src.count + 1):
-                tags, imagery = src.tags(i), src.tags(i, ns="IMAGERY")
-                if "wavelength" in tags:
-                    wl.append(
-                        raster._to_nm(float(tags["wavelength"]), tags.get("wavelength_units"))
-                    )
-                elif "CENTRAL_WAVELENGTH_UM" in imagery:
-                    wl.append([float(imagery["CENTRAL_WAVELENGTH_UM"]) * 1000.0])
-            names = [d or "" for d in src.descriptions]
-            if len(wl) == src.count:
-                wl = np.concatenate(wl)
-            else:
-                wl = raster._wavelengths_from_names(names)
+            wl = readers.tiff_wavelengths(src, range(1, src.count + 1))
             self._setup(name, (src.height, src.width, src.count), wl, path)
 
     def _open(self):
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(self.path)
+        return readers.open_geotiff(self.path)
 
     def _read(self, r0, r1, c0, c1):
         from rasterio.windows import Window
@@ -347,20 +326,16 @@ class _TiffScene(Scene):
 
 class _EnviScene(Scene):
     def __init__(self, path, name, key):
-        from keras_hsifusion.data import raster
-
-        spectral = raster._spectral()
+        spectral = formats.format_module("ENVI")
         self.path = path
         img = spectral.envi.open(path)
         meta, wl = img.metadata, None
         if meta.get("wavelength"):
-            wl = raster._to_nm([float(v) for v in meta["wavelength"]], meta.get("wavelength units"))
+            wl = formats.to_nm([float(v) for v in meta["wavelength"]], meta.get("wavelength units"))
         self._setup(name, (img.nrows, img.ncols, img.nbands), wl, path)
 
     def _read(self, r0, r1, c0, c1):
-        from keras_hsifusion.data import raster
-
-        img = self._file(lambda: raster._spectral().envi.open(self.path))
+        img = self._file(lambda: formats.format_module("ENVI").envi.open(self.path))
         return img.read_subregion((r0, r1), (c0, c1))
 
     def close(self):
@@ -380,7 +355,7 @@ class _EagerScene(Scene):
         return _CACHE.get(self._cache_key(), self._load)[r0:r1, c0:c1]
 
     def _load(self):
-        return _io.read_cube(self.path, key=getattr(self, "key", None))[0]
+        return readers.read_cube(self.path, key=getattr(self, "key", None))[0]
 
 
 class _MatScene(_EagerScene):
@@ -393,12 +368,12 @@ class _MatScene(_EagerScene):
             for n, s, _ in scipy.io.whosmat(path)
             if not n.startswith("__")
         }
-        self.key = _io._pick(entries, path, key)
+        self.key = formats.pick_entry(entries, path, key)
         shape = entries[self.key].shape
         bands = shape[-1] if len(shape) == 3 else 1
-        names = [n for n in entries if n.lower() in _io._WAVELENGTH_KEYS]
+        names = [n for n in entries if n.lower() in formats.WAVELENGTH_KEYS]
         meta = scipy.io.loadmat(path, variable_names=names) if names else {}
-        self._setup(name, shape, _io._wavelengths(meta, bands), path)
+        self._setup(name, shape, formats.find_wavelengths(meta, bands), path)
 
 
 class _NpzScene(_EagerScene):
@@ -417,13 +392,13 @@ class _NpzScene(_EagerScene):
                         )
                         shape = header(f)[0]
                     entries[info.filename[:-4]] = types.SimpleNamespace(shape=shape)
-        self.key = _io._pick(entries, path, key)
+        self.key = formats.pick_entry(entries, path, key)
         shape = entries[self.key].shape
         bands = shape[-1] if len(shape) == 3 else 1
-        names = [n for n in entries if n.lower() in _io._WAVELENGTH_KEYS]
+        names = [n for n in entries if n.lower() in formats.WAVELENGTH_KEYS]
         with np.load(path, allow_pickle=False) as data:
             meta = {n: data[n] for n in names}
-        self._setup(name, shape, _io._wavelengths(meta, bands), path)
+        self._setup(name, shape, formats.find_wavelengths(meta, bands), path)
 
 
 class _TiffFileScene(_EagerScene):
@@ -434,7 +409,7 @@ class _TiffFileScene(_EagerScene):
 
 class _PngScene(_EagerScene):
     def __init__(self, folder, name):
-        image = _io._optional("PIL.Image", "Reading PNG scenes")
+        image = formats.optional_import("PIL.Image", "Reading PNG scenes")
         self.path = folder
         self.files = [p for _, p in _png_bands(_png_folder(folder))]
         with image.open(self.files[0]) as im:
@@ -445,7 +420,7 @@ class _PngScene(_EagerScene):
         return (os.path.abspath(self.path), tuple(os.stat(p).st_mtime_ns for p in self.files))
 
     def _load(self):
-        image = _io._optional("PIL.Image", "Reading PNG scenes")
+        image = formats.optional_import("PIL.Image", "Reading PNG scenes")
         bands = []
         for path in self.files:
             with image.open(path) as im:

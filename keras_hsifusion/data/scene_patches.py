@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from keras_hsifusion.data.degrade import _add_noise, psf_radius, spatial_degrade
-from keras_hsifusion.data.patches import PatchBatches, _augment, spatial_split
+from keras_hsifusion.data.degrade import add_noise, psf_radius, spatial_degrade
+from keras_hsifusion.data.patches import PatchBatches, augment_arrays, spatial_split
 from keras_hsifusion.data.scene_files import region_statistics
 
 __all__ = ["LazyFusionPatches", "simulate_regions", "split_scenes"]
@@ -49,10 +49,10 @@ def _simulate(window, margin, scale, cond, sampler, keep, rng, power=None, gram=
     snr_lr, snr_msi = sampler.noise_snr_db(cond)
     if snr_lr is not None:
         snr_lr = np.broadcast_to(snr_lr, hr.shape[-1:])[keep]
-        lr = _add_noise(lr, snr_lr, rng, power=None if power is None else power[keep])
+        lr = add_noise(lr, snr_lr, rng, power=None if power is None else power[keep])
     if snr_msi is not None:
         msi_power = None if gram is None else np.einsum("cj,cd,dj->j", srf, gram, srf)
-        msi = _add_noise(msi, snr_msi, rng, power=msi_power)
+        msi = add_noise(msi, snr_msi, rng, power=msi_power)
     return lr, msi, np.ascontiguousarray(hr[..., keep])
 
 
@@ -204,7 +204,7 @@ class LazyFusionPatches(PatchBatches):
             x = c0 + s * int(rng.integers((c1 - c0 - p) // s + 1))
             arrays = self.patch(i, y, x, rng)
             if self.augment:
-                arrays = _augment(arrays, rng)
+                arrays = augment_arrays(arrays, rng)
             for dst, a in zip(out, arrays):
                 dst.append(a)
         return {"lr_hsi": np.stack(out[0]), "hr_msi": np.stack(out[1])}, np.stack(out[2])

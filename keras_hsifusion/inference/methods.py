@@ -7,15 +7,24 @@ fuses one tile with it (normalising and restoring the input units).
 
 import numbers
 import os
+import threading
 
 import keras
 import numpy as np
+
+from keras_hsifusion.baselines.global_skip import (
+    FITTED_METHODS,
+    fitted_global_skips,
+    global_skip_statistics,
+)
 
 __all__ = ["check_divisor", "fuse_tile", "resolve_method", "scale_inputs"]
 
 # Models without their own `fuse_tile` / `fuse_overlap` class attributes.
 MODEL_TILE = 128
 MODEL_OVERLAP_FRACTION = 4  # overlap = tile // 4
+# One swap of a model's predict function at a time (`_Method._predict`).
+_PREDICT_LOCK = threading.Lock()
 
 
 def _card_divisor(card):
@@ -37,7 +46,8 @@ class _Method:
     Attributes: `kind` ("model" or "classical"), `name`, `scale` (None for classical),
     `hsi_bands` / `msi_bands` (None for classical), `multiple` (HR alignment of tiles, or
     None: the scale), `tile` / `overlap` (defaults, or None), `divisor` (None, "max" or a
-    number: the preset normalisation).
+    number: the preset normalisation), `statistics` (the scene's `GlobalSkipStatistics`
+    that every call applies, set by `fuse`; empty: each tile fits its own).
     """
 
     def __init__(self, kind, name, model=None, fn=None, preset=None, card=None):
@@ -57,6 +67,15 @@ class _Method:
             overlap = getattr(model, "fuse_overlap", None)
             self.overlap = int(overlap if overlap is not None else tile // MODEL_OVERLAP_FRACTION)
         self.backend = keras.backend.backend()
+        self.statistics = ()
+        self._predict_function = None
+
+    def global_skips(self, scale, psf_fwhm=None):
+        """`(mode, scale, psf_fwhm)` of every global skip the method fits per image."""
+        if self.kind == "model":
+            return [(s.mode, s.scale, s.psf_fwhm) for s in fitted_global_skips(self.model)]
+        mode = FITTED_METHODS.get(self.fn)
+        return [] if mode is None else [(mode, scale, psf_fwhm)]
 
     @property
     def model(self):
@@ -68,11 +87,31 @@ class _Method:
         state = dict(self.__dict__)
         if self.preset is not None:
             state["_model"] = None  # workers load the preset from its files
+        state["_predict_function"] = None  # a compiled function: traced again there
         return state
 
     def __call__(self, lr, hr, scale, srf=None, psf_fwhm=None):
         """`lr (B, h, w, C)`, `hr (B, H, W, c)` numpy (float32 for a model) -> `(B, H, W, C)`
-        float32."""
+        float32, with the scene's global-skip statistics (`statistics`) when set."""
+        with global_skip_statistics(*self.statistics):
+            return self._call(lr, hr, scale, srf, psf_fwhm)
+
+    def _predict(self, model, inputs):
+        if not self.statistics:
+            return model.predict_on_batch(inputs)
+        # A compiled predict function holds the statistics it was traced with as constants:
+        # this method's own one (traced once per tile shape with its statistics), and the
+        # model's left as it was, for calls outside `fuse`.
+        with _PREDICT_LOCK:
+            saved, model.predict_function = model.predict_function, self._predict_function
+            try:
+                out = model.predict_on_batch(inputs)
+                self._predict_function = model.predict_function
+            finally:
+                model.predict_function = saved
+        return out
+
+    def _call(self, lr, hr, scale, srf, psf_fwhm):
         if self.kind == "classical":
             out = [self.fn(a, b, scale, srf=srf, psf_fwhm=psf_fwhm) for a, b in zip(lr, hr)]
             if len(out) == 1:  # a view, not a copy of the (possibly whole-scene) output
@@ -92,7 +131,7 @@ class _Method:
             # Eager: tracing a fusion network costs tens of seconds per tile shape.
             out = model(inputs, training=False)
         else:  # torch: no autograd graph; JAX: compiled once per tile shape
-            out = model.predict_on_batch(inputs)
+            out = self._predict(model, inputs)
         out = np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
         if not np.all(np.isfinite(out)):
             peak = max(float(np.abs(lr).max()), float(np.abs(hr).max()))

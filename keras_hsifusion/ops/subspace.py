@@ -65,6 +65,15 @@ def hysime_projection(lr_hsi):
     top = ops.max(ops.abs(y), axis=(1, 2), keepdims=True)
     y = y / ops.where(top > 0, top, ops.ones_like(top))
     ry = ops.matmul(ops.transpose(y, (0, 2, 1)), y) / pixels  # (B, L, L)
+    return hysime_projection_from_correlation(ry, pixels)
+
+
+def hysime_projection_from_correlation(ry, pixels):
+    """`hysime_projection` from the `(B, C, C)` band correlations `y'y / pixels` of images
+    scaled to `max|y| = 1` and their pixel count (an int): for statistics gathered block by
+    block over a whole scene (`layers.GlobalSkipFit`)."""
+    ry = ops.cast(ry, "float32")
+    bands, b = ry.shape[-1], ops.shape(ry)[0]
     groups = _groups(bands, pixels)
     eye = ops.eye(bands, dtype="float32")
     if bands < 2 * groups:  # too few pixels for groups of two bands: no projection

@@ -317,14 +317,17 @@ def _excluded(patterns, backend, compile_mode, size, mode):
 def run_backends(backends, worker_argv, script, env=None, log=print):
     """Runs `script --worker ...` once per backend in its own process; merges their JSON.
 
-    `env`: variables set for the workers; a value of None removes the variable.
+    `script`: a Python file, or the interpreter arguments that start the worker (e.g.
+    `["-m", "keras_hsifusion.profiling.runner"]`). `env`: variables set for the workers; a
+    value of None removes the variable.
     """
     merged = {"meta": {}, "results": []}
     for backend in backends:
         out = f"/tmp/khf_bench_{backend}_{os.getpid()}.json"
         child_env = dict(os.environ, **(env or {}), KERAS_BACKEND=backend)
         child_env = {k: v for k, v in child_env.items() if v is not None}
-        cmd = [sys.executable, "-u", script, "--worker", "--worker-out", out, *worker_argv]
+        start = [script] if isinstance(script, (str, os.PathLike)) else list(script)
+        cmd = [sys.executable, "-u", *start, "--worker", "--worker-out", out, *worker_argv]
         proc = subprocess.Popen(
             cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

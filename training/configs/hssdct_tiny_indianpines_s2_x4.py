@@ -1,26 +1,11 @@
-"""HSSDCT, small CPU config: Indian Pines x4, Sentinel-2A B2/B3/B4/B8 (a few minutes on CPU).
+"""Recipe `hssdct_tiny_indianpines_s2_x4`, shipped in the package:
+`keras_hsifusion/recipes/hssdct_tiny_indianpines_s2_x4.py` (its docstring describes it;
+`khf train hssdct_tiny_indianpines_s2_x4` runs it from an installed wheel too).
 
-A short run to show that the recipe learns, not a converged result. The model is a small
-HSSDCT (nf=32, gc=16, base window 2, MLP ratio 2), 4 epochs of 6 steps of 4 patches
-(the model of `make demo`).
-Reproduce:
-    KERAS_BACKEND=torch python -m training.run training/configs/hssdct_tiny_indianpines_s2_x4.py
+This file keeps the repository path working:
+    python -m training.run training/configs/hssdct_tiny_indianpines_s2_x4.py
 """
 
-CONFIG = {
-    "name": "hssdct_tiny_indianpines_s2_x4",
-    "seed": 0,
-    "data": {
-        "scale": 4,
-        "sensor": "sentinel2a-10m",
-        "patch_size": 32,
-        "batch_size": 4,
-        "patches_per_epoch": 24,
-    },
-    "model": {"class": "HSSDCT", "nf": 32, "gc": 16, "window_size": 2, "mlp_ratio": 2.0},
-    "optimizer": {"class": "Adam", "learning_rate": 1e-3},
-    "schedule": {"class": "cosine", "alpha": 0.1},
-    "loss": "HSSDCTJointLoss",
-    "epochs": 4,
-    "monitor": "val_psnr",
-}
+from keras_hsifusion.recipes.hssdct_tiny_indianpines_s2_x4 import CONFIG
+
+__all__ = ["CONFIG"]
