@@ -25,7 +25,7 @@ Peak memory: the device allocator's peak on a GPU (torch: reset per item; JAX: i
 since the process started), the process peak RSS on a CPU; the rows say which.
 `--size tiny` runs everything on the tiny configs, small inputs and a 64^2 scene, in about a
 minute per backend on a 2-core CPU (JAX: longer, it compiles every program):
-tests/test_gpu_check.py runs it in `make test`, so the script cannot rot.
+tests/profiling/test_gpu_check.py runs it in `make test`, so the script cannot rot.
 Writes `<out>_<backend>.json` (updated after every row) and one `<out>.md`. Exit status 1
 when a check failed, an item raised or a worker died; skipped items do not fail.
 

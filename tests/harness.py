@@ -21,7 +21,10 @@ import tempfile
 import keras
 import numpy as np
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+# The repository root and the golden fixtures: test files live in subfolders of tests/ that
+# mirror the package, so they find both through here, not through their own __file__.
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
 BACKEND = keras.backend.backend()
 NEXT_BACKEND = {"tensorflow": "torch", "torch": "jax", "jax": "tensorflow"}
 

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from harness import BACKEND, HSSDCT_CONFIG_TINY, NEXT_BACKEND, TINY_DATA, assert_close
+from harness import BACKEND, HSSDCT_CONFIG_TINY, NEXT_BACKEND, ROOT, TINY_DATA, assert_close
 
 from keras_hsifusion import data, metrics
 from keras_hsifusion.cli import main
@@ -21,7 +21,6 @@ from keras_hsifusion.inference import fuse
 
 rasterio = pytest.importorskip("rasterio")
 
-ROOT = pathlib.Path(__file__).parents[1]
 PRESET = "hssdct_indianpines_s2_x4"
 NODATA = -9999.0
 # UTM zone 16N (Indiana): LR-HSI pixels of 40 m, HR-MSI pixels of 10 m, same corner.

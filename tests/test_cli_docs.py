@@ -3,10 +3,10 @@ library: every option of every command is documented (and no other), every choic
 by `--help`, and the lists written into cli.py (so that help needs no Keras) are the
 library's."""
 
-import pathlib
 import re
 
 import pytest
+from harness import ROOT
 
 import keras_hsifusion as khf
 from keras_hsifusion import baselines, cli, data
@@ -14,7 +14,6 @@ from keras_hsifusion.applications.registry import model_specs
 
 pytestmark = pytest.mark.backend_independent
 
-ROOT = pathlib.Path(__file__).parents[1]
 COMMON = {"--backend", "--quiet", "--debug", "--help", "-h", "-q"}
 # options named in docs/cli.md: `--long-name` and `-x`
 OPTION = r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-z])(?![\w-])"

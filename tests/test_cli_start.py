@@ -2,18 +2,16 @@
 command, no backend log lines under `--quiet`, Ctrl-C during the imports and mid-fuse."""
 
 import os
-import pathlib
 import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import BACKEND
+from harness import BACKEND, ROOT
 
 from keras_hsifusion.data import raster
 
-ROOT = pathlib.Path(__file__).parents[1]
 FRAMEWORKS = ("keras", "tensorflow", "torch", "jax")
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), KHF_MALLOC_TUNING="0")
 # Ctrl-C does not depend on the backend: the one that imports fastest
@@ -65,6 +63,7 @@ WRAPPER = """
 import sys
 sys.argv = ["khf", *sys.argv[1:]]  # what the console script sees: the package loads lazily
 from keras_hsifusion.cli import main
+from harness import ROOT
 code = main()
 print(sorted(m for m in {frameworks!r} if m in sys.modules))
 sys.exit(code)

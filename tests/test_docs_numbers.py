@@ -6,14 +6,13 @@ cites is committed.
 """
 
 import json
-import pathlib
 import re
 
 import pytest
+from harness import ROOT
 
 pytestmark = pytest.mark.backend_independent
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PRESETS = ROOT / "keras_hsifusion" / "applications"
 README = (ROOT / "README.md").read_text()

@@ -1,17 +1,15 @@
 """The research tools outside the package (tools/): the official-code timing harness of
 `benchmarks/run.py --official` and the derivation of the shipped spectral tables."""
 
-import pathlib
 import sys
 
 import numpy as np
 import pytest
+from harness import ROOT
 
 from keras_hsifusion.applications.registry import model_names
 from keras_hsifusion.ops.resize import upsample_matmul_flops
 from tools import derive_tables, official_harness  # repository root: pyproject's pythonpath
-
-ROOT = pathlib.Path(__file__).parents[1]
 
 # No Keras backend (the official harness runs torch itself): runs once, under the first
 # backend of `make test` (tests/conftest.py).
@@ -19,6 +17,7 @@ pytestmark = pytest.mark.backend_independent
 
 _FAKE_HSSDCT = """
 import torch
+from harness import ROOT
 
 class HyDCFN(torch.nn.Module):  # the official signature: HyDCFN(args)(lr_hsi, hr_msi), NCHW
     def __init__(self, args):

@@ -18,10 +18,10 @@ import sys
 import sysconfig
 
 import pytest
+from harness import ROOT
 
 pytestmark = pytest.mark.backend_independent
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 RECIPE = "hssdct_tiny_indianpines_s2_x4"
 
 

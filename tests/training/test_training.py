@@ -11,7 +11,7 @@ import re
 import keras
 import numpy as np
 import pytest
-from harness import HSSDCT_CONFIG_TINY, MSST_CONFIG_TINY, TINY_DATA
+from harness import HSSDCT_CONFIG_TINY, MSST_CONFIG_TINY, ROOT, TINY_DATA
 
 from keras_hsifusion import baselines, training
 from keras_hsifusion.applications.registry import model_specs
@@ -251,7 +251,7 @@ def test_runner_three_stages_then_resume(tmp_path, capsys, data, spies):
 
 
 def test_shipped_configs_are_valid():
-    root = os.path.join(os.path.dirname(__file__), os.pardir, "training", "configs")
+    root = os.path.join(ROOT, "training", "configs")
     names = sorted(os.listdir(root))
     assert any(n.startswith("hssdct") for n in names) and any(n.startswith("msst") for n in names)
     for name in names:

@@ -6,12 +6,12 @@ other module knowing it.
 """
 
 import importlib.util
-import pathlib
 import sys
 
 import keras
 import numpy as np
 import pytest
+from harness import ROOT
 from keras import layers
 
 from keras_hsifusion import training
@@ -22,7 +22,7 @@ from keras_hsifusion.layers import Interpolate
 from keras_hsifusion.ops.resize import upsample_matmul_flops
 from keras_hsifusion.profiling import benchmark, count_flops, native
 
-RUNNER = pathlib.Path(__file__).parents[1] / "benchmarks" / "run.py"
+RUNNER = ROOT / "benchmarks" / "run.py"
 NAME = "tiny_fusion"
 SIZES = {"default": ((8, 8, 5), (16, 16, 3)), "small": ((4, 4, 5), (8, 8, 3))}
 

@@ -7,17 +7,16 @@ import subprocess
 import sys
 
 import pytest
-from harness import BACKEND, HSSDCT_TINY, MSST_NET_TINY
+from harness import BACKEND, HSSDCT_TINY, MSST_NET_TINY, ROOT
 
 from benchmarks import gpu_check  # the script (stdlib only at import; pyproject's pythonpath)
 from keras_hsifusion.applications.registry import model_names
 
-ROOT = pathlib.Path(__file__).parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 
 # On JAX the script's code is the same for every model; HSSDCT alone would add about 2.5
 # minutes of tracing and XLA compilation (forward + gradient, training step, bf16 `fit`) on
-# the shared 2-core CPU. HSSDCT on JAX is covered by tests/test_hssdct.py.
+# the shared 2-core CPU. HSSDCT on JAX is covered by tests/applications/test_hssdct.py.
 MODELS = ["msst_net"] if BACKEND == "jax" else ["hssdct", "msst_net"]
 ITEMS = ("check", "forward", "fuse", "train_step", "fit_bf16")
 

@@ -7,12 +7,12 @@ import pathlib
 import runpy
 
 import pytest
+from harness import ROOT
 
 from keras_hsifusion import recipes
 
 pytestmark = pytest.mark.backend_independent
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = "hssdct_tiny_indianpines_s2_x4"
 
 

@@ -2,12 +2,11 @@
 
 import importlib.util
 import json
-import pathlib
 
 import keras
 import numpy as np
 import pytest
-from harness import BACKEND
+from harness import BACKEND, ROOT
 
 from keras_hsifusion.applications.hssdct import HSSDCT
 from keras_hsifusion.applications.registry import get_model_spec
@@ -15,7 +14,6 @@ from keras_hsifusion.ops.resize import upsample_matmul_flops
 from keras_hsifusion.profiling import benchmark, count_flops
 
 TINY = dict(hsi_bands=8, msi_bands=3, nf=32, gc=16)
-ROOT = pathlib.Path(__file__).parents[1]
 RUNNER = ROOT / "benchmarks" / "run.py"
 # Parameters of the benchmarked zoo models (docs/benchmarks.md).
 PARAMS = {"hssdct": 7_977_342, "msst_net": 34_517_663}

@@ -2,11 +2,11 @@
 
 import importlib.util
 import json
-import pathlib
 
 import pytest
+from harness import ROOT
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "baselines.py"
+SCRIPT = ROOT / "benchmarks" / "baselines.py"
 
 
 @pytest.fixture(scope="module")
