@@ -3,7 +3,12 @@
 Drop-in subclasses of the Keras layers: same arguments, weights, config and numbers. On
 torch, when the layer is a plain float layer (no LoRA, no quantization, channels_last, stride-1
 "same" with odd kernels or "valid"), `call` goes through `keras_hsifusion.ops._torch`, which
-skips the layout copies Keras' torch backend makes (see that module). Non-overlapping
+skips the layout copies Keras' torch backend makes (see that module); non-overlapping
+`Conv2D`s (strides equal to the kernel, "valid": patch embeddings) with kernels at least as
+large as their input run there as a space-to-depth and one matmul, because torch's
+convolution copies the `(k, k, C, out)` kernel to its own layout in the forward and twice in
+the backward (32 MB each at MSST-Net's patch 32: most of that layer's training time at
+128x128). Non-overlapping
 transposed convs (strides equal to the kernel) run as one matmul on every backend
 (`keras_hsifusion.ops.patches`). On JAX with CPU devices, stride-1 and non-overlapping
 `Conv2D`s compute their kernel gradient as matmuls (`keras_hsifusion.ops.conv`,
@@ -12,6 +17,7 @@ Everywhere else `call` is Keras' own.
 """
 
 import functools
+import math
 
 import keras
 from keras import layers
@@ -65,6 +71,22 @@ class Conv2D(layers.Conv2D):
             return tuple(d * (k - 1) // 2 for k, d in zip(self.kernel_size, self.dilation_rate))
         return None
 
+    def _torch_patches(self, inputs):
+        # A non-overlapping conv whose kernel is at least as large as its input images: the
+        # matmul's two copies of the input (space-to-depth, and back in the backward) then
+        # cost less than the convolution's three of the kernel (measured on MSST-Net's patch
+        # embeddings, `(k, k, C, out)` against `(B, H, W, C)`; smaller kernels are faster as
+        # oneDNN convolutions).
+        return (
+            self.padding == "valid"
+            and self.groups == 1
+            and tuple(self.strides) == tuple(self.kernel_size)
+            and tuple(self.dilation_rate) == (1, 1)
+            and math.prod(self.kernel_size) > 1
+            and None not in inputs.shape[:3]
+            and math.prod(inputs.shape[:3]) <= math.prod(self.kernel_size) * self.filters
+        )
+
     def call(self, inputs):
         padding = self._torch_padding()
         if (
@@ -85,9 +107,23 @@ class Conv2D(layers.Conv2D):
                 return _fast_call(self, _conv2d, inputs, self.dilation_rate, self.padding)
         if not (_plain(self, inputs) and self.data_format == "channels_last" and padding):
             return super().call(inputs)
+        if self._torch_patches(inputs):
+            return _fast_call(self, _torch_patch_embed, inputs)
         return _fast_call(
             self, _torch.conv2d, inputs, self.strides, padding, self.dilation_rate, self.groups
         )
+
+
+def _torch_patch_embed(x, kernel, bias):
+    """A non-overlapping conv as a space-to-depth and one addmm with the `(k, k, C, out)`
+    kernel viewed, not copied, as `(k * k * C, out)` (`ops.patches.patch_embed` with the
+    bias fused). Rows and columns past the last whole patch are dropped, as the conv does."""
+    kh, kw, cin, out = kernel.shape
+    b = keras.ops.shape(x)[0]
+    h, w = x.shape[1] // kh, x.shape[2] // kw
+    x = keras.ops.reshape(x[:, : h * kh, : w * kw], (b, h, kh, w, kw, cin))
+    x = keras.ops.reshape(keras.ops.transpose(x, (0, 1, 3, 2, 4, 5)), (b, h, w, kh * kw * cin))
+    return _torch.linear(x, keras.ops.reshape(kernel, (kh * kw * cin, out)), bias)
 
 
 def _conv2d(x, kernel, bias, dilation, padding):

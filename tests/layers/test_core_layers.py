@@ -135,6 +135,29 @@ def test_gradients_equal_keras():
         assert_close(a, b, rtol=1e-5, what="gradient")
 
 
+@pytest.mark.parametrize("kernel", [4, 5])
+def test_large_patch_embedding_equals_keras_with_gradients(kernel, fast_calls):
+    # A non-overlapping conv whose kernel (k * k * filters) is at least as large as its input
+    # (B * H * W) runs on torch as a space-to-depth and one matmul (`layers.core`); kernel 5
+    # leaves rows and columns past the last whole patch, which the conv drops.
+    x = np.random.default_rng(7).normal(size=(2, 12, 12, 4)).astype("float32")
+    kwargs = dict(filters=64, kernel_size=kernel, strides=kernel)
+    ours, ref = _twins(core.Conv2D, keras.layers.Conv2D, kwargs, x.shape)
+    assert_close(ours(x), keras.ops.convert_to_numpy(ref(x)), rtol=1e-5)
+    assert len(fast_calls) == (1 if BACKEND == "torch" else 0)  # `_torch.linear`, not conv2d
+
+    def model(conv, dense):  # a Dense first: its gradient needs the conv's input gradient
+        return keras.Sequential([keras.Input((12, 12, 4)), dense(4, name="d"), conv(**kwargs)])
+
+    ours, ref = model(core.Conv2D, core.Dense), model(keras.layers.Conv2D, keras.layers.Dense)
+    ref.set_weights(ours.get_weights())
+    y = np.random.default_rng(8).normal(size=(2, 12 // kernel, 12 // kernel, 64))
+    g_ours, g_ref = gradients(ours, x, y.astype("float32")), gradients(ref, x, y.astype("float32"))
+    assert len(g_ours) == len(g_ref) == 4
+    for a, b in zip(g_ours.values(), g_ref.values()):
+        assert_close(a, b, rtol=1e-5, what="gradient")
+
+
 def test_mixed_bfloat16_and_lora_follow_keras(fast_calls):
     x = np.random.default_rng(4).normal(size=(1, 6, 6, 4)).astype("float32")
     ours, ref = _twins(
