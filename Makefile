@@ -13,6 +13,11 @@ PYTEST_ARGS ?=
 # Whole files go to a worker (their module fixtures are built once), slowest first: the order
 # of tests/conftest.py's SLOW_FILES, which xdist's default reorder by test count would undo.
 TEST_WORKERS ?= 2
+# One compute thread per test process: with two workers on two cores, each framework's own
+# pool of one thread per core oversubscribes the machine, and OpenMP's barrier waits for a
+# descheduled thread (torch's suite: 375 s with the default threads, 274 s with one, same
+# run). Subprocesses of the tests inherit it.
+TEST_THREADS ?= 1
 # JAX compiles one XLA program per weight shape and per model input shape; a persistent cache
 # lets the cross-backend subprocess tests and later runs reuse them.
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
@@ -24,7 +29,8 @@ export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 # time of the default MLIR ones (tiny HSSDCT: 20 s instead of 35 s on the 2-core CPU).
 # TensorFlow's XLA reads the same flags. Benchmarks and user runs keep XLA's defaults.
 TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true \
-	--xla_cpu_use_fusion_emitters=false
+	--xla_cpu_use_fusion_emitters=false --xla_cpu_multi_thread_eigen=false \
+	intra_op_parallelism_threads=$(TEST_THREADS)
 
 .PHONY: install test lint demo clean
 
@@ -44,6 +50,7 @@ test: $(VENV)/.installed
 	@status=0; first=1; for b in $(BACKENDS); do \
 	  echo "=== KERAS_BACKEND=$$b"; \
 	  if [ $$first = 1 ]; then sel=""; else sel="not backend_independent"; fi; \
+	  OMP_NUM_THREADS=$(TEST_THREADS) TF_NUM_INTRAOP_THREADS=$(TEST_THREADS) \
 	  XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" KERAS_BACKEND=$$b $(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20 $${sel:+-m "$$sel"} $(PYTEST_ARGS) tests || status=1; \
 	  first=0; \
 	done; exit $$status

@@ -63,7 +63,6 @@ WRAPPER = """
 import sys
 sys.argv = ["khf", *sys.argv[1:]]  # what the console script sees: the package loads lazily
 from keras_hsifusion.cli import main
-from harness import ROOT
 code = main()
 print(sorted(m for m in {frameworks!r} if m in sys.modules))
 sys.exit(code)

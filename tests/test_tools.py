@@ -17,7 +17,6 @@ pytestmark = pytest.mark.backend_independent
 
 _FAKE_HSSDCT = """
 import torch
-from harness import ROOT
 
 class HyDCFN(torch.nn.Module):  # the official signature: HyDCFN(args)(lr_hsi, hr_msi), NCHW
     def __init__(self, args):
