@@ -365,7 +365,6 @@ def _speed_row(args):
                 "tiles": len(plan),
                 "gflop": None if flops is None else round(flops / 1e9, 2),
                 "traffic_gb": round(traffic / 1e9, 3),
-                "threads": os.environ.get("OMP_NUM_THREADS", "default"),
                 "load_average_1min": round(os.getloadavg()[0], 1),
             }
         ),
@@ -373,10 +372,22 @@ def _speed_row(args):
     )
 
 
-def _limits(backend):
+def thread_env(backend, threads):
+    """The environment of a row's (and the limits') process: `threads` compute threads for
+    every backend (torch's OpenMP, TensorFlow's intra-op pool, XLA's CPU runtime), so the
+    backends and the measured peak compare under the same setting."""
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    env.update(OMP_NUM_THREADS=str(threads), TF_NUM_INTRAOP_THREADS=str(threads))
+    if threads < (os.cpu_count() or 1):
+        extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {extra}".strip()
+    return env
+
+
+def _limits(backend, threads):
     """`machine_limits` measured in a subprocess of `backend` (same environment as rows)."""
     cmd = [sys.executable, os.path.abspath(__file__), "_limits"]
-    env = dict(os.environ, KERAS_BACKEND=backend)
+    env = thread_env(backend, threads)
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("LIMITS ")]
     if proc.returncode or not lines:
@@ -415,6 +426,7 @@ def run_speed(args):
             target=args.target,
             tile=args.tile,
             overlap=args.overlap if args.tile else None,
+            threads=args.threads,
         )
         if any(all(r.get(k) == v for k, v in key.items()) for r in data["rows"]):
             print("skip (done):", key, flush=True)
@@ -422,7 +434,7 @@ def run_speed(args):
         cmd = [sys.executable, os.path.abspath(__file__), "_row", "--size", str(size)]
         cmd += ["--method", args.method, "--target", args.target, "--overlap", str(args.overlap)]
         cmd += ["--scratch", args.scratch] + (["--tile", str(args.tile)] if args.tile else [])
-        env = dict(os.environ, KERAS_BACKEND=args.backend)
+        env = thread_env(args.backend, args.threads)
         proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
         lines = [x for x in proc.stdout.splitlines() if x.startswith("ROW ")]
         if proc.returncode or not lines:
@@ -430,12 +442,13 @@ def run_speed(args):
             continue
         row = {**key, **json.loads(lines[-1][4:])}
         if limits is None:  # once per run, after the first row's process has ended
-            limits = _limits(args.backend)
+            limits = _limits(args.backend, args.threads)
             print("machine limits:", json.dumps(limits), flush=True)
         add_bound(row, limits)
         row["command"] = " ".join(
             ["KERAS_BACKEND=" + args.backend, "python benchmarks/fuse_bench.py speed"]
             + ["--method", args.method, "--sizes", str(size), "--target", args.target]
+            + ["--threads", str(args.threads)]
             + (["--tile", str(args.tile), "--overlap", str(args.overlap)] if args.tile else [])
         )
         data.update(_machine())
@@ -457,12 +470,13 @@ def speed_table(data):
         "`bound`: the larger of the row's FLOPs (GFLOP column) at the machine's float32 peak",
         "and its least memory traffic (inputs read once, output written once) at the copy",
         "bandwidth, both measured once per run (`peak` GFLOP/s, `bw` GB/s); `of bound` is",
-        "bound / s (1 = at the machine's limit).",
+        "bound / s (1 = at the machine's limit). `threads`: compute threads of the row's",
+        "process and of the peak's measurement (`--threads`: torch, TensorFlow and XLA alike).",
         "",
         "| backend | method | HR size | target | tile | overlap | s | output MP/s "
         "| peak RSS (GiB) | output (GiB) | GFLOP | peak / bw | bound (s) | of bound "
-        "| load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| threads | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["rows"]:
         limits = r.get("limits")
@@ -473,7 +487,8 @@ def speed_table(data):
             f"{r['mpix_per_s']} | {r['peak_rss_gib']} | {r['output_gib']} | "
             f"{r.get('gflop') if r.get('gflop') is not None else ''} | {machine} | "
             f"{r.get('bound_s', '')} ({r.get('bound_by', '')}) | "
-            f"{r.get('fraction_of_bound', '')} | {r.get('load_average_1min', '')} |"
+            f"{r.get('fraction_of_bound', '')} | {r.get('threads', '')} | "
+            f"{r.get('load_average_1min', '')} |"
         )
     lines += ["", "Commands:", ""] + [f"- `{r['command']}`" for r in data["rows"]]
     return "\n".join(lines) + "\n"
@@ -499,6 +514,12 @@ def main(argv=None):
     s.add_argument("--tile", type=int)
     s.add_argument("--overlap", type=int, default=64)
     s.add_argument("--scratch", default=tempfile.gettempdir())
+    s.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="compute threads of every backend (default: one per core)",
+    )
     s.add_argument("--output")
     sub.add_parser("_limits")
     r = sub.add_parser("_row")

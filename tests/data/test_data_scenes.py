@@ -9,7 +9,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from harness import HSSDCT_CONFIG_TINY
+from harness import MSST_CONFIG_TINY
 
 from keras_hsifusion import data, training
 from keras_hsifusion.cli import main
@@ -53,8 +53,7 @@ def _log_losses(out):
 
 
 TRAIN = {
-    "model": HSSDCT_CONFIG_TINY,
-    "loss": "HSSDCTJointLoss",
+    "model": MSST_CONFIG_TINY,
     "optimizer": {"class": "Adam", "learning_rate": 2e-3},
     "epochs": 4,
     "steps_per_epoch": 2,
@@ -428,6 +427,6 @@ def test_recipe_trains_from_a_geotiff_with_khf_train(tmp_path, ip, monkeypatch):
     results = json.loads((tmp_path / "runs/my_scene/results.json").read_text())
     _assert_learns(tmp_path / "runs/my_scene", results)
     # Every recipe above validates and tests on 48x48 images: one XLA program for all.
-    built = protocol.build_data(training.validate_config({**recipe, "model": "HSSDCT"}))
+    built = protocol.build_data(training.validate_config({**recipe, "model": "MSSTNet"}))
     assert built["val_target"].shape == built["test_target"].shape == (1, 48, 48, C)
     assert built["regions"]["train"] == [("scene", (slice(0, 48), slice(0, 16)))]
