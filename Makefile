@@ -29,8 +29,7 @@ export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 # time of the default MLIR ones (tiny HSSDCT: 20 s instead of 35 s on the 2-core CPU).
 # TensorFlow's XLA reads the same flags. Benchmarks and user runs keep XLA's defaults.
 TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true \
-	--xla_cpu_use_fusion_emitters=false --xla_cpu_multi_thread_eigen=false \
-	intra_op_parallelism_threads=$(TEST_THREADS)
+	--xla_cpu_use_fusion_emitters=false --xla_cpu_multi_thread_eigen=false
 
 .PHONY: install test lint demo clean
 

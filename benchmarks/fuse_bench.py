@@ -379,7 +379,7 @@ def thread_env(backend, threads):
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.update(OMP_NUM_THREADS=str(threads), TF_NUM_INTRAOP_THREADS=str(threads))
     if threads < (os.cpu_count() or 1):
-        extra = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
+        extra = "--xla_cpu_multi_thread_eigen=false"  # XLA: one thread or one per core
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {extra}".strip()
     return env
 
