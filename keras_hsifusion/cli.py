@@ -638,14 +638,10 @@ def _run(args, extra, argv, in_process):
             # The first function looked up loads the whole package, registering every custom
             # object, as a plain `import keras_hsifusion` does (keras_hsifusion/__init__.py).
             keras_hsifusion.fuse  # noqa: B018
-            if not in_process:  # a process of ours: JAX's programs on disk, no hidden TF
-                from keras_hsifusion.utils.runtime import (
-                    enable_compilation_cache,
-                    keep_tensorflow_unimported,
-                )
+            if not in_process:  # a process of ours: keep JAX's compiled programs on disk
+                from keras_hsifusion.utils.runtime import enable_compilation_cache
 
                 enable_compilation_cache()
-                keep_tensorflow_unimported()
             commands = {
                 "fuse": cmd_fuse,
                 "evaluate": cmd_evaluate,

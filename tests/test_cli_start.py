@@ -1,7 +1,6 @@
 """How `khf` starts and stops, in real subprocesses: help without Keras, one backend per
 command, no backend log lines under `--quiet`, Ctrl-C during the imports and mid-fuse."""
 
-import json
 import os
 import signal
 import subprocess
@@ -9,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from harness import BACKEND, MSST_CONFIG_TINY, ROOT, TINY_DATA
+from harness import BACKEND, ROOT
 
 from keras_hsifusion.data import raster
 
@@ -87,32 +86,6 @@ def test_a_command_imports_its_backend_only_and_no_log_lines_when_quiet(tmp_path
     # Keras 3.15 imports jax whenever it is installed (docs/architecture.md)
     assert BACKEND in loaded and set(loaded) - {"jax"} == {"keras", BACKEND} - {"jax"}
     assert raster.read_raster(out).shape == (32, 32, 6)
-
-
-def test_training_on_torch_or_jax_does_not_import_tensorflow(tmp_path):
-    # Keras' seeding and model saving ask whether TensorFlow is available, which imports it
-    # (`utils.runtime.keep_tensorflow_unimported`); a `khf train` run seeds and saves.
-    recipe = {
-        "name": "tiny",
-        "data": TINY_DATA,
-        "model": MSST_CONFIG_TINY,
-        "epochs": 1,
-        "steps_per_epoch": 1,
-        "tensorboard": False,
-    }
-    (tmp_path / "tiny.json").write_text(json.dumps(recipe))
-    args = ["train", str(tmp_path / "tiny.json"), "--out", str(tmp_path / "run"), "--quiet"]
-    proc = subprocess.run(
-        [sys.executable, "-c", WRAPPER.format(frameworks=FRAMEWORKS), *args, "--backend", BACKEND],
-        env={k: v for k, v in ENV.items() if k != "KERAS_BACKEND"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    loaded = eval(proc.stdout.strip().splitlines()[-1])
-    assert set(loaded) - {"jax"} == {"keras", BACKEND} - {"jax"}
-    assert (tmp_path / "run" / "best.keras").is_file()
 
 
 def _interrupt_when(args, ready):

@@ -21,7 +21,6 @@ allocator setting first, and a subprocess can load this file alone.
   values (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`).
 - **Threads** (`set_threads`): the intra-op threads of the backend's CPU runtime.
 - **Compilation cache** (`enable_compilation_cache`): JAX's compiled programs kept on disk.
-- **No hidden TensorFlow** (`keep_tensorflow_unimported`): in a `khf` process on torch or JAX.
 - **Compiled or eager steps** (`resolve_jit_compile`, `resolve_run_eagerly`): what the
   configs' `"auto"` means for `keras.Model.compile` on the active backend.
 """
@@ -36,7 +35,6 @@ __all__ = [
     "MMAP_THRESHOLD",
     "TRIM_THRESHOLD",
     "enable_compilation_cache",
-    "keep_tensorflow_unimported",
     "malloc_env",
     "resolve_jit_compile",
     "resolve_run_eagerly",
@@ -124,36 +122,6 @@ def set_threads(n):
             tf.config.threading.set_intra_op_parallelism_threads(int(n))
         except RuntimeError:
             pass
-
-
-def keep_tensorflow_unimported():
-    """Stops Keras from importing TensorFlow behind the scenes in a process of ours (`khf`) on
-    torch or JAX.
-
-    Keras asks its lazy `tensorflow` module whether TensorFlow is available, which imports it,
-    when it seeds (`keras.utils.set_random_seed` also seeds TensorFlow, for `tf.data`) and
-    when it serialises a model (to recognise `tf.TensorShape`s): `khf train` on torch imported
-    TensorFlow (about 5 s and 0.5 GB) although nothing in it uses TensorFlow. While TensorFlow
-    is not imported no object can be one of its types, so answering "unavailable" changes
-    nothing else; the TensorFlow seed is then not set, which matters only to a `tf.data`
-    pipeline built later in the same process (not the `khf` commands'). Not for a library
-    user's process, which may import TensorFlow later.
-
-    Returns:
-        True when applied; False on TensorFlow, when TensorFlow is already imported, or when
-        this Keras has no such lazy module.
-    """
-    if _backend() == "tensorflow" or "tensorflow" in sys.modules:
-        return False
-    try:
-        from keras.src.utils import module_utils
-    except ImportError:
-        return False
-    lazy = getattr(module_utils, "tensorflow", None)
-    if lazy is None or getattr(lazy, "module", None) is not None or not hasattr(lazy, "_available"):
-        return False
-    lazy._available = False
-    return True
 
 
 def enable_compilation_cache(path=None):
