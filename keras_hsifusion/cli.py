@@ -408,6 +408,12 @@ def _method_help():
     )
 
 
+def _add_pair_arguments(p):
+    """The input pair of `khf fuse` and `khf adapt`."""
+    p.add_argument("lr_hsi", metavar="LR_HSI", help="low-resolution hyperspectral image file")
+    p.add_argument("hr_msi", metavar="HR_MSI", help="high-resolution multispectral image file")
+
+
 def build_parser():
     """The `khf` argument parser (fuse, evaluate, presets, train, adapt, bench, demo)."""
     from keras_hsifusion.demo import add_arguments as add_demo_arguments
@@ -438,8 +444,7 @@ def build_parser():
         "LR-HSI's wavelengths (GeoTIFF, ENVI .hdr, HDF5, .mat, .npz, .npy); "
         "keras_hsifusion.fuse_files.",
     )
-    p.add_argument("lr_hsi", metavar="LR_HSI", help="low-resolution hyperspectral image file")
-    p.add_argument("hr_msi", metavar="HR_MSI", help="high-resolution multispectral image file")
+    _add_pair_arguments(p)
     p.add_argument("-m", "--method", required=True, help=_method_help())
     p.add_argument("-o", "--output", required=True, help="output file (format from extension)")
     p.add_argument("--tile", type=int, default=None, help="HR tile size (default: per model)")
@@ -519,8 +524,7 @@ def build_parser():
         "resolution (Wald) self-supervision, then full-resolution consistency; writes a "
         "preset folder for `khf fuse -m OUT_DIR`.",
     )
-    p.add_argument("lr_hsi", metavar="LR_HSI", help="low-resolution hyperspectral image file")
-    p.add_argument("hr_msi", metavar="HR_MSI", help="high-resolution multispectral image file")
+    _add_pair_arguments(p)
     p.add_argument(
         "-m",
         "--model",
