@@ -8,6 +8,7 @@ from keras_hsifusion.data.degrade import psf_radius
 from keras_hsifusion.layers.global_skip import (
     GlobalSkip,
     GlobalSkipFit,
+    GlobalSkipStatistics,
     active_statistics,
     fitted_global_skips,
     global_skip_statistics,
@@ -20,6 +21,7 @@ __all__ = [
     "fitted_global_skips",
     "global_skip_statistics",
     "poly_detail_injection",
+    "tile_halo",
 ]
 
 # HR pixels per block of `fit_scene` (the features of a 4-band MSI: ~60 MB of float32).
@@ -43,6 +45,18 @@ def _global_skip(mode, lr_hsi, hr_msi, scale, srf, psf_fwhm):
         )
     divisor = np.ones((lr.shape[0], 1, 1, 1))
     stats = active_statistics(mode, scale, psf_fwhm)
+    if stats is not None and mode != "hysime_detail_injection":
+        # Fitted on a whole scene in its units (`fit_scene`): the output is linear in the
+        # LR-HSI and in the weights, so only the MSI is divided and the weights are
+        # multiplied back instead of the output (no pass over the output, no copy of it).
+        d = 1.0 if stats.divisor is None else stats.divisor
+        scaled = GlobalSkipStatistics(mode, scale, psf_fwhm, stats.weights * np.float32(d))
+        with global_skip_statistics(scaled):
+            out = GlobalSkip(mode, scale, psf_fwhm)(
+                [lr.astype(np.float32), (hr / d).astype(np.float32)]
+            )
+        out = np.asarray(out)  # the backend's buffer where it can (torch, TF, JAX on CPU)
+        return out if batched else out[0]
     if stats is not None:  # fitted on a whole scene in its units (`fit_scene`)
         divisor[:, 0, 0, 0] = 1.0 if stats.divisor is None else stats.divisor
     elif mode != "bicubic":
@@ -122,6 +136,23 @@ FITTED_METHODS = {
     detail_injection: "detail_injection",
     poly_detail_injection: "poly_detail_injection",
 }
+
+
+def tile_halo(fn, scale, psf_fwhm=None):
+    """HR pixels of input on each side of an output pixel that decide it, for `bicubic` and
+    the fitted detail injections applying a scene's regression (`fit_scene`), else None.
+
+    Bicubic reads the LR pixels up to 2 away from the output's source position (3 * scale
+    HR pixels bound it); the detail injections add the reach of the PSF that degrades the
+    MSI features (`GlobalSkipFit.halo` LR pixels). Tiles overlapping by twice this, cut at
+    the middle of the overlaps, give the one-pass result (`fuse`).
+    """
+    if fn is bicubic:
+        return 3 * scale
+    mode = FITTED_METHODS.get(fn)
+    if mode is None:
+        return None
+    return scale * (GlobalSkipFit(mode, scale, psf_fwhm).halo + 3)
 
 
 def _rows(x, r0, r1, divisor):

@@ -2,12 +2,18 @@
 
 The scene is cut into overlapping tiles aligned to the scale and to the model's windows or
 patches (`keras_hsifusion.inference.tiling`); each tile is fused on its own and the tiles are
-cross-faded with raised-cosine weights that sum to one. Tile rows are accumulated in a strip
-buffer of one tile row and every output row is written once, when final, so the peak memory
-depends on the tile size and the scene width, not on its height: with `out=` (a `np.memmap`,
-an h5py or zarr dataset, a raster writer) the scene never has to fit in memory.
+cross-faded with raised-cosine weights that sum to one. A local method (bicubic, and the
+detail injections applying the scene's regression) needs no cross-fade: its tiles overlap by
+twice its halo and each writes its core. Tile rows are accumulated in a strip buffer of one
+tile row and every output row is written once, when final, so the peak memory depends on the
+tile size and the scene width, not on its height: with `out=` (a `np.memmap`, an h5py or zarr
+dataset, a raster writer) the scene never has to fit in memory.
+
+One cohesive module: the tile loop, the memory plan that chooses one pass or tiles, and the
+argument checks of the one public function.
 """
 
+import contextlib
 import numbers
 import os
 
@@ -15,8 +21,9 @@ import numpy as np
 
 from keras_hsifusion.baselines.global_skip import fit_scene
 from keras_hsifusion.inference.methods import check_divisor, resolve_method, scale_inputs
-from keras_hsifusion.inference.tiling import plan_tiles
+from keras_hsifusion.inference.tiling import balanced_tile, plan_tiles
 from keras_hsifusion.utils.progress import Progress, resolve_progress
+from keras_hsifusion.utils.runtime import tuned_malloc
 
 __all__ = ["fuse"]
 
@@ -150,10 +157,11 @@ def _classical_tile(m, shape, bands, multiple, in_memory, itemsize=4):
         tile = max(2 * multiple, tile // 2 // multiple * multiple)
 
 
-def _plan(m, shape, bands, scale, tile, overlap, in_memory=True):
+def _plan(m, shape, bands, scale, tile, overlap, in_memory=True, psf_fwhm=None, skip_fit=None):
     """The `TilePlan`: explicit tiles, the model's defaults, or for a classical method one
     pass when its working memory fits, else the largest tiles that fit
-    (`_classical_tile`)."""
+    (`_classical_tile`); for a local method (`_Method.halo`) these overlap by twice its
+    halo and are balanced over the scene (`tiling.balanced_tile`)."""
     multiple = m.multiple or scale
     if tile is None:
         if m.kind == "model":
@@ -162,6 +170,11 @@ def _plan(m, shape, bands, scale, tile, overlap, in_memory=True):
             tile = _classical_tile(m, shape, bands, multiple, in_memory)
             if tile is None:
                 return plan_tiles(shape, scale, None, None, multiple)
+            halo = m.halo(scale, psf_fwhm, skip_fit or "scene")
+            if halo is not None and overlap is None:
+                overlap = min(-(-2 * halo // multiple) * multiple, tile - multiple)
+                tile = tuple(balanced_tile(n, tile, overlap, multiple) for n in shape)
+                return plan_tiles(shape, scale, tile, overlap, multiple)
             overlap = min(CLASSICAL_OVERLAP if overlap is None else overlap, tile // 2)
     elif overlap is None:
         # The default overlap, lowered where the tile leaves no stride of `multiple`.
@@ -241,47 +254,64 @@ def _fuse_numpy(m, lr, hr, plan, out, batch_size, progress, srf, psf_fwhm, divis
     result = out
     if out is None and len(plan) > 1:
         result = np.empty((big_h, big_w, bands), np.float32)
-    bar = progress
-    done, buffer, start = 0, None, 0
-    for i, (r0, r1) in enumerate(plan.rows):
-        if len(plan) > 1:  # one pass writes the prediction itself
-            new = np.zeros((r1 - r0, big_w, bands), np.float32)
-            if buffer is not None and start + len(buffer) > r0:
-                new[: start + len(buffer) - r0] = buffer[r0 - start :]
-            buffer = new
-        start = r0
-        for group in _batches(plan.cols, batch_size):
-            lrs, hrs = [], []
-            for j in group:
-                (a, b, c, d), _ = _tile_inputs(plan, i, j)
-                c0, c1 = plan.cols[j]
-                lrs.append(_read(lr, a, b, c, d))
-                hrs.append(_read(hr, r0, r1, c0, c1))
-            if m.kind == "model" and len(lrs) < batch_size and m.backend == "jax":
-                # A constant batch size: JAX compiles `predict_on_batch` once per shape.
-                lrs += [lrs[0]] * (batch_size - len(lrs))
-                hrs += [hrs[0]] * (batch_size - len(hrs))
-            dtype = np.float32 if m.kind == "model" else np.float64
-            lrs, hrs = scale_inputs(np.stack(lrs), np.stack(hrs), divisor, dtype)
-            preds = m(lrs, hrs, plan.scale, srf, psf_fwhm)
-            if len(preds) > len(group) or not preds.flags.writeable:  # JAX's padded batch
-                preds = np.array(preds[: len(group)])
-            if divisor is not None:
-                preds *= np.float32(divisor)  # in place: no output-sized temporaries
-            for j, pred in zip(group, preds):
-                c0, c1 = plan.cols[j]
-                if len(plan) == 1:  # one pass: the weight is 1, the prediction is the strip
-                    buffer = pred
-                else:
-                    buffer[:, c0:c1] += _weighted(pred, plan, i, j)
-            done += len(group)
-            if bar is not None:
-                bar.update(done)
-        stop = plan.rows[i + 1][0] if i + 1 < len(plan.rows) else big_h
-        if out is None and len(plan) == 1:
-            return buffer  # the only tile, the whole scene: no copy
-        result[r0:stop, 0:big_w, :] = buffer[: stop - r0]
-    return result
+    # Tiles free and allocate output-sized arrays for each operation: keep them in the
+    # heap meanwhile (`utils.runtime.tuned_malloc`; the result is allocated outside).
+    with tuned_malloc() if len(plan) > 1 else contextlib.nullcontext():
+        # A local method's tiles agree where they overlap: each tile's core is written as it is
+        # (into the result, or into a strip of core rows for `out`), nothing is blended.
+        crop = len(plan) > 1 and not plan.blend
+        row_cores, col_cores = plan.cores()
+        bar = progress
+        done, buffer, start = 0, None, 0
+        for i, (r0, r1) in enumerate(plan.rows):
+            a0, a1 = row_cores[i]
+            if crop:
+                buffer = result[a0:a1] if out is None else np.empty((a1 - a0, big_w, bands), "f4")
+            elif len(plan) > 1:  # one pass writes the prediction itself
+                new = np.zeros((r1 - r0, big_w, bands), np.float32)
+                if buffer is not None and start + len(buffer) > r0:
+                    new[: start + len(buffer) - r0] = buffer[r0 - start :]
+                buffer = new
+            start = r0
+            for group in _batches(plan.cols, batch_size):
+                lrs, hrs = [], []
+                for j in group:
+                    (a, b, c, d), _ = _tile_inputs(plan, i, j)
+                    c0, c1 = plan.cols[j]
+                    lrs.append(_read(lr, a, b, c, d))
+                    hrs.append(_read(hr, r0, r1, c0, c1))
+                if m.kind == "model" and len(lrs) < batch_size and m.backend == "jax":
+                    # A constant batch size: JAX compiles `predict_on_batch` once per shape.
+                    lrs += [lrs[0]] * (batch_size - len(lrs))
+                    hrs += [hrs[0]] * (batch_size - len(hrs))
+                dtype = np.float32 if m.kind == "model" else np.float64
+                lrs, hrs = scale_inputs(np.stack(lrs), np.stack(hrs), divisor, dtype)
+                preds = m(lrs, hrs, plan.scale, srf, psf_fwhm)
+                if len(preds) > len(group) or not (crop or preds.flags.writeable):  # JAX's padding
+                    preds = np.array(preds[: len(group)])
+                if divisor is not None:
+                    preds *= np.float32(divisor)  # in place: no output-sized temporaries
+                for j, pred in zip(group, preds):
+                    c0, c1 = plan.cols[j]
+                    if len(plan) == 1:  # one pass: the weight is 1, the prediction is the strip
+                        buffer = pred
+                    elif crop:
+                        b0, b1 = col_cores[j]
+                        buffer[:, b0:b1] = pred[a0 - r0 : a1 - r0, b0 - c0 : b1 - c0]
+                    else:
+                        buffer[:, c0:c1] += _weighted(pred, plan, i, j)
+                done += len(group)
+                if bar is not None:
+                    bar.update(done)
+            if crop:
+                if out is not None:
+                    out[a0:a1, 0:big_w, :] = buffer
+                continue
+            stop = plan.rows[i + 1][0] if i + 1 < len(plan.rows) else big_h
+            if out is None and len(plan) == 1:
+                return buffer  # the only tile, the whole scene: no copy
+            result[r0:stop, 0:big_w, :] = buffer[: stop - r0]
+        return result
 
 
 def fuse(
@@ -399,7 +429,7 @@ def fuse(
     if not isinstance(skip_fit, str) or skip_fit not in SKIP_FITS:
         raise ValueError(f"`skip_fit` must be one of {SKIP_FITS}. Received: skip_fit={skip_fit!r}")
     big_h, big_w, bands = hr_msi.shape[0], hr_msi.shape[1], lr_hsi.shape[-1]
-    plan = _plan(m, (big_h, big_w), bands, scale, tile, overlap, in_memory=out is None)
+    plan = _plan(m, (big_h, big_w), bands, scale, tile, overlap, out is None, psf_fwhm, skip_fit)
     if out is not None:
         _check_out(out, (big_h, big_w, bands))
     dask = _is_dask(lr_hsi) or _is_dask(hr_msi)
@@ -409,7 +439,10 @@ def fuse(
     if divisor == "max" and (not dask or (skip_fit == "scene" and len(plan) > 1)):
         divisor = check_divisor(_array_max(lr_hsi))
     if skip_fit == "scene" and len(plan) > 1:  # one pass fits the scene anyway
-        m.statistics = _scene_statistics(m, lr_hsi, hr_msi, scale, psf_fwhm, divisor)
+        with tuned_malloc():
+            m.statistics = _scene_statistics(m, lr_hsi, hr_msi, scale, psf_fwhm, divisor)
+    if len(plan) > 1 and m.local:
+        plan.use_cores()
     if dask:
         from keras_hsifusion.inference._dask import fuse_dask
 

@@ -14,8 +14,10 @@ import numpy as np
 
 from keras_hsifusion.baselines.global_skip import (
     FITTED_METHODS,
+    bicubic,
     fitted_global_skips,
     global_skip_statistics,
+    tile_halo,
 )
 
 __all__ = ["check_divisor", "fuse_tile", "resolve_method", "scale_inputs"]
@@ -76,6 +78,24 @@ class _Method:
             return [(s.mode, s.scale, s.psf_fwhm) for s in fitted_global_skips(self.model)]
         mode = FITTED_METHODS.get(self.fn)
         return [] if mode is None else [(mode, scale, psf_fwhm)]
+
+    def halo(self, scale, psf_fwhm=None, skip_fit="scene"):
+        """HR pixels on each side that decide an output pixel when the method is local
+        (bicubic, and the fitted detail injections with the scene's regression,
+        `baselines.global_skip.tile_halo`), else None."""
+        if self.kind != "classical" or (skip_fit != "scene" and self.fn is not bicubic):
+            return None
+        return tile_halo(self.fn, scale, psf_fwhm)
+
+    @property
+    def local(self):
+        """Whether each output pixel depends only on the input near it (bicubic, and the
+        fitted detail injections when the scene's regression is set): tiles with a margin
+        then give the one-pass result, so `fuse` writes each tile's core and blends
+        nothing."""
+        if self.kind != "classical":
+            return False
+        return self.fn is bicubic or (self.fn in FITTED_METHODS and bool(self.statistics))
 
     @property
     def model(self):

@@ -26,7 +26,14 @@ Examples:
 
 import numpy as np
 
-__all__ = ["TilePlan", "axis_weights", "check_tiling", "plan_axis", "plan_tiles"]
+__all__ = [
+    "TilePlan",
+    "axis_weights",
+    "balanced_tile",
+    "check_tiling",
+    "plan_axis",
+    "plan_tiles",
+]
 
 
 def _pair(name, value):
@@ -115,6 +122,16 @@ def plan_axis(size, tile, overlap, multiple=1):
     return [(s, s + tile) for s in starts[:-1]] + [(starts[-1], size)]
 
 
+def balanced_tile(size, tile, overlap, multiple):
+    """The shortest tile (a multiple of `multiple`, at most `tile`) that covers `size` with
+    as few tiles overlapping by `overlap` as tiles of `tile` would."""
+    if size <= tile:
+        return tile
+    count = 1 + -(-(size - tile) // (tile - overlap))
+    need = -(-(size + (count - 1) * overlap) // count)
+    return min(tile, -(-need // multiple) * multiple)
+
+
 def _rise(length):
     """Raised-cosine weight rising over an overlap of `length`: 0 on its outer quarters
     (tile borders, where padding changes a model's output), a Hann ramp over its middle."""
@@ -157,13 +174,26 @@ def axis_weights_uniform(intervals, size):
     return [1.0 / total[start:stop] for start, stop in intervals]
 
 
+def _cores(intervals):
+    cuts = [(stop + start) // 2 for (_, stop), (start, _) in zip(intervals, intervals[1:])]
+    return list(zip([intervals[0][0], *cuts], [*cuts, intervals[-1][1]]))
+
+
+def _indicator(interval, core):
+    w = np.zeros(interval[1] - interval[0])
+    w[core[0] - interval[0] : core[1] - interval[0]] = 1.0
+    return w
+
+
 class TilePlan:
     """The tiles of one scene: row and column intervals (HR pixels) and their weights.
 
     Attributes:
         shape: `(H, W)` of the HR scene. scale: resolution ratio.
         rows, cols: lists of `(start, stop)` intervals.
-        row_weights, col_weights: float64 weights per interval (`axis_weights`).
+        row_weights, col_weights: float64 weights per interval (`axis_weights`, or after
+            `use_cores` 1 on each interval's core and 0 elsewhere).
+        blend: False after `use_cores`.
         tile, overlap: the effective `(rows, columns)` tile and overlap, or None for one pass.
     """
 
@@ -179,6 +209,16 @@ class TilePlan:
             self.cols = plan_axis(big_w, tile[1], overlap[1], multiple)
         self.row_weights = axis_weights(self.rows, big_h)
         self.col_weights = axis_weights(self.cols, big_w)
+        self.blend = True
+
+    def use_cores(self):
+        """Weights 1 on each tile's core (`cores`) and 0 elsewhere, in place of the
+        cross-fade: for a local method, whose tiles agree where they overlap (the core cut
+        is the farthest point from both tiles' borders), nothing is blended."""
+        self.blend = False
+        row_cores, col_cores = self.cores()
+        self.row_weights = [_indicator(i, c) for i, c in zip(self.rows, row_cores)]
+        self.col_weights = [_indicator(i, c) for i, c in zip(self.cols, col_cores)]
 
     def __len__(self):
         return len(self.rows) * len(self.cols)
@@ -187,6 +227,11 @@ class TilePlan:
         """The float32 `(rows, cols, 1)` weight of tile `(i, j)`."""
         w = self.row_weights[i][:, None] * self.col_weights[j][None, :]
         return w.astype(np.float32)[..., None]
+
+    def cores(self):
+        """`(row_cores, col_cores)`: each interval cut at the middles of its overlaps, a
+        partition of the scene (for methods whose tiles agree where they overlap)."""
+        return _cores(self.rows), _cores(self.cols)
 
     def max_tile_shape(self):
         return (

@@ -124,13 +124,19 @@ class GlobalSkip(layers.Layer):
                 lr = ops.einsum("bhwc,bck->bhwk", lr, projection)
             else:
                 lr = ops.einsum("bhwc,ck->bhwk", lr, ops.convert_to_tensor(stats.projection))
+        if stats is not None:  # fitted once on a whole scene (`global_skip_statistics`)
+            # up(lr) + (feats - up(feats_lr)) @ w == up(lr - feats_lr @ w) + feats @ w (the
+            # upsampling is linear and per channel): one output-sized upsampling, one matmul.
+            feats, feats_lr = self.features(hr)
+            weights = ops.convert_to_tensor(stats.weights)
+            low = lr - ops.matmul(feats_lr, weights)
+            up = hops.interpolate(low, scale_factor=float(self.scale), mode="bicubic")
+            return up + ops.matmul(feats, weights)
         up = hops.interpolate(lr, scale_factor=float(self.scale), mode="bicubic")
         if self.mode == "bicubic":
             return up
         feats, feats_lr = self.features(hr)
         detail = feats - hops.interpolate(feats_lr, scale_factor=float(self.scale), mode="bicubic")
-        if stats is not None:  # fitted once on a whole scene (`global_skip_statistics`)
-            return up + ops.einsum("bhwc,ck->bhwk", detail, ops.convert_to_tensor(stats.weights))
         b, c = ops.shape(lr)[0], feats.shape[-1]
         # Centred normal equations: the intercept drops out and float32 stays well conditioned.
         x = ops.reshape(feats_lr, (b, -1, c))

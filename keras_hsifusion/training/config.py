@@ -50,6 +50,9 @@ spirit of BasicSR. Keys (defaults in `DEFAULT_CONFIG` and `DEFAULT_DATA`):
   "devices": N}`): the same recipe on N replicas of the backend's own engine, with
   `data.batch_size` the global batch and the learning rate unscaled
   (`keras_hsifusion.training.distributed`, docs/distributed.md).
+- `zero_init`: names of model layers whose weights start at zero (default none), e.g.
+  `["last_conv"]`, so that a model with a `global_skip` starts exactly at its classical skip
+  (its best validation epoch cannot then fall below the skip); checked when it is built.
 - The keys of a model's training recipe (`ModelSpec.recipe.config_keys`), e.g. MSST-Net's
   `pretrain` (its MBAE/MPAE stages: `keras_hsifusion.applications.msst_net.recipe`). Every
   registered recipe key is present in a validated config, at its default unless the
@@ -99,6 +102,7 @@ DEFAULT_CONFIG = {
     "jit_compile": "auto",
     "run_eagerly": "auto",
     "distribution": None,
+    "zero_init": [],
 }
 # Model selection: the monitored validation metric and whether larger is better.
 MONITORS = {"val_psnr": "max", "val_sam": "min", "val_ergas": "min", "val_rmse": "min"}
@@ -285,6 +289,10 @@ def validate_config(config):
         check_choice(key, out[key], ("auto", True, False))
 
     out["distribution"] = check_distribution(out["distribution"])
+    zero = out["zero_init"]
+    if not isinstance(zero, (list, tuple)) or not all(isinstance(n, str) and n for n in zero):
+        raise ValueError(f"`zero_init` must be a list of layer names. Received: zero_init={zero!r}")
+    out["zero_init"] = list(zero)
     out["model"], spec = _check_model(out["model"])
     out["optimizer"] = check_optimizer("optimizer", out["optimizer"])
     out["schedule"] = check_schedule("schedule", out["schedule"])

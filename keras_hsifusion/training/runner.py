@@ -207,6 +207,19 @@ class RecipeContext:
         return os.path.join(stage_dir, "last.keras")
 
 
+def zero_init(model, names):
+    """Sets every weight of the layers `names` of `model` to zero (config key `zero_init`)."""
+    known = {layer.name for layer in model.layers}
+    for name in names:
+        if name not in known:
+            raise ValueError(
+                f"`zero_init` names a layer that {model.__class__.__name__} does not have. "
+                f"Received: zero_init={names!r}; its layers: {sorted(known)}"
+            )
+        for weight in model.get_layer(name).weights:
+            weight.assign(keras.ops.zeros(weight.shape, dtype=weight.dtype))
+
+
 def _resolve_tensorboard(value):
     if value == "auto":
         return _tensorboard_available()
@@ -296,6 +309,7 @@ def _run(config, out_dir, resume, verbose, log, safe_mode, start, dist):
         model = context.build_model()
         if prepare_model is not None:
             prepare_model(model)
+        zero_init(model, config["zero_init"])
         loss = build_loss(config["loss"])
         return context.compile(
             model, loss, config["optimizer"], config["schedule"], steps, config["epochs"]

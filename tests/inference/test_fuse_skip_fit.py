@@ -1,6 +1,8 @@
 """`fuse(..., skip_fit="scene")`: a global skip's regression is fitted once on the whole scene
 and applied to every tile, so tiled fusion gives the one-pass result (docs/fuse.md)."""
 
+import importlib
+
 import numpy as np
 import pytest
 from harness import MSST_NET_TINY, assert_close, run_model
@@ -87,3 +89,62 @@ def test_bad_skip_fit():
     lr, hr = scene(8, 8, bands=5)
     with pytest.raises(ValueError, match=r"`skip_fit` must be one of .*skip_fit='image'"):
         khf.fuse(lr, hr, "poly_detail_injection", skip_fit="image")
+
+
+def test_local_methods_write_each_tile_core_once(monkeypatch):
+    fuse_module = importlib.import_module("keras_hsifusion.inference.fuse")
+
+    blends = []
+    real = fuse_module._fuse_numpy
+
+    def spy(m, lr, hr, plan, *args):
+        blends.append((m.name, plan.blend))
+        if not plan.blend:  # 0/1 weights on cores that partition the scene
+            for weights, size in ((plan.row_weights, 120), (plan.col_weights, 104)):
+                total = np.zeros(size)
+                for (a, b), w in zip(plan.rows if size == 120 else plan.cols, weights):
+                    assert set(np.unique(w)) <= {0.0, 1.0}
+                    total[a:b] += w
+                np.testing.assert_array_equal(total, 1.0)
+        return real(m, lr, hr, plan, *args)
+
+    monkeypatch.setattr(fuse_module, "_fuse_numpy", spy)
+    lr, hr = scene(30, 26, bands=7)
+
+    class Recorder:
+        def __init__(self, shape):
+            self.shape, self.data, self.writes = shape, np.zeros(shape, np.float32), []
+
+        def __setitem__(self, key, block):
+            self.writes.append((key[0].start, key[0].stop, key[1].start, key[1].stop))
+            self.data[key] = block
+
+    in_memory = khf.fuse(lr, hr, "poly_detail_injection", tile=64, overlap=48)
+    target = Recorder(in_memory.shape)
+    khf.fuse(lr, hr, "poly_detail_injection", tile=64, overlap=48, out=target)
+    np.testing.assert_array_equal(target.data, in_memory)
+    rows = [r for a, b, c, d in target.writes for r in range(a, b)]
+    assert rows == list(range(120)) and all((c, d) == (0, 104) for _, _, c, d in target.writes)
+    khf.fuse(lr, hr, "poly_detail_injection", tile=64, overlap=48, skip_fit="tile")
+    khf.fuse(lr, hr, "gsa", tile=64, overlap=48)
+    # Cores for the scene-fitted skip; blending where tiles fit their own, or for a method
+    # that is not local (GSA's regression and statistics are per tile).
+    poly = "poly_detail_injection"
+    assert blends == [(poly, False), (poly, False), (poly, True), ("gsa", True)]
+
+
+@pytest.mark.parametrize("method, psf_fwhm", [("poly_detail_injection", 7.0), ("bicubic", None)])
+def test_default_tiles_of_a_local_method_overlap_by_its_halo_and_give_the_one_pass_result(
+    monkeypatch, method, psf_fwhm
+):
+    fuse_module = importlib.import_module("keras_hsifusion.inference.fuse")
+    lr, hr = scene(40, 34, bands=6, seed=4)  # 160 x 136 HR
+    one_pass = khf.fuse(lr, hr, method, psf_fwhm=psf_fwhm)
+    # A budget that leaves tiles of at most 64 HR pixels (one pass needs ~2.4-3.4 MB).
+    monkeypatch.setattr(fuse_module, "_available_memory", lambda: 2_500_000)
+    m = fuse_module.resolve_method(method)
+    plan = fuse_module._plan(m, (160, 136), 6, 4, None, None, True, psf_fwhm, "scene")
+    halo = 4 * (2 + 3) if method != "bicubic" else 4 * 3  # the PSF of FWHM 7 reaches 2 LR
+    assert plan.overlap == (2 * halo, 2 * halo) and max(plan.tile) <= 64 and len(plan) > 4
+    tiled = khf.fuse(lr, hr, method, psf_fwhm=psf_fwhm)
+    assert_close(tiled, one_pass, rtol=2e-5, what=f"{method}, default tiles")

@@ -282,6 +282,8 @@ def test_shipped_configs_are_valid():
         ({"monitor": "psnr"}, r"`monitor` must be one of .* Received: monitor='psnr'"),
         ({"monitor": "test_psnr"}, r"Received: monitor='test_psnr'"),
         ({"pretrain": {"mbae": {}}}, r"`pretrain` is only for MSSTNet"),
+        ({"zero_init": "last_conv"}, r"`zero_init` must be a list of layer names. Received: "),
+        ({"zero_init": ["last_conv", ""]}, r"zero_init=\['last_conv', ''\]"),
     ],
 )
 def test_config_validation_errors(overrides, match):
@@ -357,3 +359,30 @@ def test_training_package_names_no_model():
             assert source.count("\n") < 400, name
             named = classes & set(re.findall(r"\w+", source))
             assert not named, (name, named)
+
+
+def test_zero_init_starts_a_model_exactly_at_its_global_skip():
+    from keras_hsifusion.layers import GlobalSkip
+    from keras_hsifusion.training.runner import zero_init
+
+    config = training.validate_config(
+        {
+            "model": {**HSSDCT_TINY, "global_skip": "poly_detail_injection"},
+            "zero_init": ["last_conv"],
+        }
+    )
+    assert config["zero_init"] == ["last_conv"]
+    model = training.build_model(config["model"], hsi_bands=6, msi_bands=3, scale=4)
+    rng = np.random.default_rng(0)
+    lr, hr = rng.random((1, 8, 8, 6), "float32"), rng.random((1, 32, 32, 3), "float32")
+    skip = keras.ops.convert_to_numpy(GlobalSkip("poly_detail_injection", 4)([lr, hr]))
+    before = keras.ops.convert_to_numpy(model({"lr_hsi": lr, "hr_msi": hr}))
+    assert np.abs(before - skip).max() > 1e-4  # the random network adds its residual
+    zero_init(model, config["zero_init"])
+    after = keras.ops.convert_to_numpy(model({"lr_hsi": lr, "hr_msi": hr}))
+    np.testing.assert_allclose(after, skip, rtol=1e-5, atol=1e-6)
+    assert all(
+        not np.any(keras.ops.convert_to_numpy(w)) for w in model.get_layer("last_conv").weights
+    )
+    with pytest.raises(ValueError, match=r"`zero_init` names a layer that HSSDCT does not have. "):
+        zero_init(model, ["last_conv", "lastconv"])

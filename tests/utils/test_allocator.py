@@ -21,16 +21,23 @@ import ctypes, importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("runtime", sys.argv[2])
 runtime = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(runtime)
-applied = runtime.tune_malloc() if sys.argv[1] == "tune" else None
+applied = runtime.tune_malloc() if sys.argv[1].startswith("tune") else None
 libc = ctypes.CDLL("libc.so.6")
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in (
         "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
 libc.mallinfo2.restype = Info
 libc.malloc.restype = ctypes.c_void_p
-block = libc.malloc(ctypes.c_size_t(100 << 20))
-info = libc.mallinfo2()
-print(json.dumps({"applied": applied, "mmapped": info.hblkhd, "heap": info.arena}))
+def where():
+    block = libc.malloc(ctypes.c_size_t(100 << 20))
+    info = libc.mallinfo2()
+    return {"mmapped": info.hblkhd, "heap": info.arena}
+if sys.argv[1].endswith("block"):  # one block inside `tuned_malloc`, one after it
+    with runtime.tuned_malloc():
+        inside = where()
+    print(json.dumps({"inside": inside, "after": where()}))
+else:
+    print(json.dumps({"applied": applied, **where()}))
 """
 
 
@@ -59,6 +66,18 @@ def test_large_blocks_come_from_the_heap_once_tuned():
     # The opt-out keeps glibc's defaults.
     off = _probe("tune", KHF_MALLOC_TUNING="0")
     assert off["applied"] is False and off["mmapped"] >= 100 << 20
+
+
+def test_tuned_malloc_lasts_for_its_block_unless_the_process_was_tuned():
+    block = _probe("block")
+    assert block["inside"]["mmapped"] < 100 << 20 <= block["inside"]["heap"]
+    # After it, a large block is mmapped again (and the free heap was trimmed).
+    assert block["after"]["mmapped"] >= 100 << 20
+    assert block["after"]["heap"] < block["inside"]["heap"] + (100 << 20)
+    tuned = _probe("tune-block")  # `khf`'s processes: tuned for good
+    assert tuned["after"]["mmapped"] < 100 << 20
+    off = _probe("block", KHF_MALLOC_TUNING="0")
+    assert off["inside"]["mmapped"] >= 100 << 20
 
 
 def test_malloc_env_and_argument_checks():
