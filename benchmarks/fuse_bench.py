@@ -197,7 +197,6 @@ def run_quality(args):
                     "tile": tile,
                     "overlap": overlap,
                     "seconds": round(seconds, 2),
-                "warm_seconds": round(min(times[1:]), 2) if len(times) > 1 else None,
                     "max_abs_diff": float(diff.max()),
                     "psnr_vs_one_pass": psnr,
                     "metrics": _metrics(ref, fused, 4),
