@@ -63,3 +63,13 @@ def test_an_output_that_cannot_fit_is_refused_not_tiled_into_an_oom(monkeypatch)
     budget(monkeypatch, OUTPUT // 2)
     with pytest.raises(MemoryError, match=r"out="):
         khf.fuse(lr, hr, "bicubic")
+
+
+def test_local_methods_are_tiled_past_one_tile_even_when_one_pass_fits(monkeypatch):
+    budget(monkeypatch, 10**12)
+    monkeypatch.setattr(fuse_module, "CLASSICAL_TILE", 64)
+    assert default_plan().tile == (60, 60)  # bicubic: tiles are exact, faster and smaller
+    m = resolve_method("gsa")  # not local: one pass whenever it fits
+    assert fuse_module._plan(m, (160, 160), 6, SCALE, None, None).tile is None
+    small = fuse_module._plan(resolve_method("bicubic"), (64, 64), 6, SCALE, None, None)
+    assert small.tile is None  # a scene of one tile
