@@ -9,6 +9,8 @@ from keras import ops
 # memory-bound; at MSST-Net's 4096 patch tokens this chunking is ~3x faster on JAX (same
 # numbers: each query row's softmax is computed whole).
 _CHUNK_LOGITS = 1 << 20
+# TensorFlow: logits per query chunk over all heads (128 MB).
+_TF_CHUNK_LOGITS = 1 << 25
 # Below this many logits in all (16 MB), one fused call is as fast.
 _MIN_CHUNKED_LOGITS = 1 << 22
 
@@ -27,12 +29,25 @@ def attention(q, k, v, scale):
     """
     b, n_q, heads, d = q.shape
     n_k, dv = k.shape[1], v.shape[-1]
-    # Chunked on JAX and TensorFlow: torch has a fused CPU kernel behind
-    # `dot_product_attention`. TensorFlow's materialises the logits too: the MSST-Net preset's
-    # 512^2 fusion peaked at 5.9 GiB RSS with it, 2.5 GiB chunked, and ran faster (27 -> 22 s,
-    # one thread; docs/fuse.md).
     if (
-        keras.backend.backend() not in ("jax", "tensorflow")
+        keras.backend.backend() == "tensorflow"
+        and None not in (b, n_q, heads, n_k)
+        and b * heads * n_q * n_k >= _MIN_CHUNKED_LOGITS
+    ):
+        # Eager TensorFlow: a Python loop over query chunks, every head at once (its
+        # `ops.map` runs the chunk function element by element, ~40 % slower here).
+        chunk = max(1, _TF_CHUNK_LOGITS // (b * heads * n_k))
+        parts = [
+            ops.dot_product_attention(q[:, i : i + chunk], k, v, scale=scale)
+            for i in range(0, n_q, chunk)
+        ]
+        return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=1)
+    # Chunked on JAX (below) and TensorFlow (above): torch has a fused CPU kernel behind
+    # `dot_product_attention`. TensorFlow's materialises the logits too: the MSST-Net preset's
+    # 512^2 fusion peaked at 5.9 GiB RSS with it, 2.5 GiB in chunks of 2^25 logits, in the
+    # same time (10.3 / 10.4 s, two threads; docs/fuse.md).
+    if (
+        keras.backend.backend() != "jax"
         or None in (b, n_q, heads, n_k)
         or b * heads * n_q * n_k < _MIN_CHUNKED_LOGITS
     ):

@@ -13,15 +13,19 @@ from keras_hsifusion.ops.attention import attention
 def small_chunks(monkeypatch):
     """Chunk tiny problems (8 logits per chunk row block) and count the chunked calls."""
     monkeypatch.setattr(attention_module, "_CHUNK_LOGITS", 8 * 12)
+    monkeypatch.setattr(attention_module, "_TF_CHUNK_LOGITS", 2 * 3 * 8 * 12)
     monkeypatch.setattr(attention_module, "_MIN_CHUNKED_LOGITS", 1)
     calls = []
-    original = keras.ops.map
+    # JAX maps over heads and query chunks; TensorFlow loops over query chunks, one fused
+    # attention call each.
+    name = "dot_product_attention" if BACKEND == "tensorflow" else "map"
+    original = getattr(keras.ops, name)
 
     def spy(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(attention_module.ops, "map", spy)
+    monkeypatch.setattr(attention_module.ops, name, spy)
     return calls
 
 
@@ -34,23 +38,25 @@ def _qkv(n_q, n_k, seed=0, heads=3, d=5):
 def test_chunked_equals_dot_product_attention(n_q, small_chunks):
     q, k, v = _qkv(n_q, 12)
     out = attention(q, k, v, 0.37)
+    calls = len(small_chunks)
     ref = keras.ops.dot_product_attention(q, k, v, scale=0.37)
     assert tuple(out.shape) == (2, n_q, 3, 5)
     assert_close(out, keras.ops.convert_to_numpy(ref), rtol=1e-5)
-    # Chunked on JAX and TensorFlow (an outer map over heads, an inner one over query
-    # chunks: traced once on JAX, called per head in TensorFlow's eager map), not on torch.
-    assert (len(small_chunks) >= 2) == (BACKEND in ("jax", "tensorflow"))
+    # Chunked on JAX (an outer map over heads, an inner one over query chunks) and on
+    # TensorFlow (8 queries of 2 x 3 heads per chunk: 3 or 4 calls), not on torch.
+    assert calls == {"jax": 2, "tensorflow": -(-n_q // 8)}.get(BACKEND, 0)
 
 
 def test_chunked_bfloat16_and_gradients(small_chunks):
     q, k, v = _qkv(16, 12, seed=1)
     lo = [keras.ops.cast(t, "bfloat16") for t in (q, k, v)]
     out = attention(*lo, 0.5)
+    calls = len(small_chunks)
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
     ref = keras.ops.dot_product_attention(q, k, v, scale=0.5)
     assert_close(keras.ops.cast(out, "float32"), keras.ops.convert_to_numpy(ref), rtol=3e-2)
 
-    assert (len(small_chunks) > 0) == (BACKEND in ("jax", "tensorflow"))
+    assert (calls > 0) == (BACKEND in ("jax", "tensorflow"))
     # Gradients through the chunked loop equal those through one fused call.
     x = np.random.default_rng(2).normal(size=(2, 16, 4)).astype("float32")
     target = np.random.default_rng(3).normal(size=(2, 16, 15)).astype("float32")
