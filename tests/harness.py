@@ -155,6 +155,18 @@ def fusion_inputs(hsi_bands, msi_bands, scale, h, w, batch=1, seed=0):
     }
 
 
+class WriteRecorder:
+    """An `out=` target for `fuse` that keeps what was written and where: `writes` lists
+    `(row_start, row_stop, col_start, col_stop)` of every assignment."""
+
+    def __init__(self, shape):
+        self.shape, self.data, self.writes = shape, np.zeros(shape, np.float32), []
+
+    def __setitem__(self, key, block):
+        self.writes.append((key[0].start, key[0].stop, key[1].start, key[1].stop))
+        self.data[key] = block
+
+
 def to_numpy(x):
     return keras.tree.map_structure(lambda t: np.asarray(keras.ops.convert_to_numpy(t)), x)
 

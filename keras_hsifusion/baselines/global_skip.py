@@ -43,9 +43,8 @@ def _global_skip(mode, lr_hsi, hr_msi, scale, srf, psf_fwhm):
             f"`hr_msi` must be at least the PSF radius ({radius} HR pixels for psf_fwhm="
             f"{psf_fwhm}) on each side. Received: hr_msi of size {hr.shape[1:3]}"
         )
-    divisor = np.ones((lr.shape[0], 1, 1, 1))
-    stats = active_statistics(mode, scale, psf_fwhm)
-    if stats is not None and mode != "hysime_detail_injection":
+    stats = active_statistics(mode, scale, psf_fwhm)  # None for bicubic
+    if stats is not None:
         # Fitted on a whole scene in its units (`fit_scene`): the output is linear in the
         # LR-HSI and in the weights, so only the MSI is divided and the weights are
         # multiplied back instead of the output (no pass over the output, no copy of it).
@@ -57,11 +56,9 @@ def _global_skip(mode, lr_hsi, hr_msi, scale, srf, psf_fwhm):
             )
         out = np.asarray(out)  # the backend's buffer where it can (torch, TF, JAX on CPU)
         return out if batched else out[0]
-    if stats is not None:  # fitted on a whole scene in its units (`fit_scene`)
-        divisor[:, 0, 0, 0] = 1.0 if stats.divisor is None else stats.divisor
-    elif mode != "bicubic":
-        divisor[:, 0, 0, 0] = [unit_divisor(image) for image in lr]
+    divisor = np.ones((lr.shape[0], 1, 1, 1))
     if mode != "bicubic":
+        divisor[:, 0, 0, 0] = [unit_divisor(image) for image in lr]
         lr = (lr / divisor).astype(np.float32)
         hr = (hr / divisor).astype(np.float32)
     out = GlobalSkip(mode, scale, psf_fwhm)([lr, hr])

@@ -445,7 +445,7 @@ def fuse(
     if skip_fit == "scene" and len(plan) > 1:  # one pass fits the scene anyway
         with tuned_malloc():
             m.statistics = _scene_statistics(m, lr_hsi, hr_msi, scale, psf_fwhm, divisor)
-    if len(plan) > 1 and m.local:
+    if len(plan) > 1 and m.halo(scale, psf_fwhm, skip_fit) is not None:
         plan.use_cores()
     if dask:
         from keras_hsifusion.inference._dask import fuse_dask

@@ -82,20 +82,11 @@ class _Method:
     def halo(self, scale, psf_fwhm=None, skip_fit="scene"):
         """HR pixels on each side that decide an output pixel when the method is local
         (bicubic, and the fitted detail injections with the scene's regression,
-        `baselines.global_skip.tile_halo`), else None."""
+        `baselines.global_skip.tile_halo`), else None: tiles with that margin give the
+        one-pass result, so `fuse` writes each tile's core and blends nothing."""
         if self.kind != "classical" or (skip_fit != "scene" and self.fn is not bicubic):
             return None
         return tile_halo(self.fn, scale, psf_fwhm)
-
-    @property
-    def local(self):
-        """Whether each output pixel depends only on the input near it (bicubic, and the
-        fitted detail injections when the scene's regression is set): tiles with a margin
-        then give the one-pass result, so `fuse` writes each tile's core and blends
-        nothing."""
-        if self.kind != "classical":
-            return False
-        return self.fn is bicubic or (self.fn in FITTED_METHODS and bool(self.statistics))
 
     @property
     def model(self):

@@ -29,11 +29,9 @@ def attention(q, k, v, scale):
     """
     b, n_q, heads, d = q.shape
     n_k, dv = k.shape[1], v.shape[-1]
-    if (
-        keras.backend.backend() == "tensorflow"
-        and None not in (b, n_q, heads, n_k)
-        and b * heads * n_q * n_k >= _MIN_CHUNKED_LOGITS
-    ):
+    backend = keras.backend.backend()
+    long = None not in (b, n_q, heads, n_k) and b * heads * n_q * n_k >= _MIN_CHUNKED_LOGITS
+    if long and backend == "tensorflow":
         # Eager TensorFlow: a Python loop over query chunks, every head at once (its
         # `ops.map` runs the chunk function element by element, ~40 % slower here).
         chunk = max(1, _TF_CHUNK_LOGITS // (b * heads * n_k))
@@ -46,11 +44,7 @@ def attention(q, k, v, scale):
     # `dot_product_attention`. TensorFlow's materialises the logits too: the MSST-Net preset's
     # 512^2 fusion peaked at 5.9 GiB RSS with it, 2.5 GiB in chunks of 2^25 logits, in the
     # same time (10.3 / 10.4 s, two threads; docs/fuse.md).
-    if (
-        keras.backend.backend() != "jax"
-        or None in (b, n_q, heads, n_k)
-        or b * heads * n_q * n_k < _MIN_CHUNKED_LOGITS
-    ):
+    if not (long and backend == "jax"):
         return ops.dot_product_attention(q, k, v, scale=scale)
 
     chunk = max(1, min(n_q, _CHUNK_LOGITS // n_k))

@@ -31,6 +31,7 @@ allocator setting first, and a subprocess can load this file alone.
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 import threading
@@ -86,8 +87,14 @@ _LOCK = threading.Lock()
 
 
 def _glibc():
+    """glibc with `mallopt`/`malloc_trim` typed, or None (opted out, not glibc)."""
     if os.environ.get("KHF_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
         return None
+    return _load_glibc()
+
+
+@functools.cache
+def _load_glibc():  # once: `find_library` runs `ldconfig -p` in a subprocess
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt, trim = libc.mallopt, libc.malloc_trim

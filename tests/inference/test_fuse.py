@@ -5,7 +5,7 @@ import importlib
 
 import numpy as np
 import pytest
-from harness import HSSDCT_TINY, MSST_NET_TINY, assert_close, run_model
+from harness import HSSDCT_TINY, MSST_NET_TINY, WriteRecorder, assert_close, run_model
 
 import keras_hsifusion as khf
 from keras_hsifusion import baselines
@@ -211,18 +211,10 @@ def test_out_targets_memmap_and_h5py(tmp_path, nearest_method):
 
 
 def test_rows_are_written_once_when_final(nearest_method):
-    class Recorder:
-        def __init__(self, shape):
-            self.shape, self.data, self.writes = shape, np.zeros(shape, np.float32), []
-
-        def __setitem__(self, key, block):
-            self.writes.append((key[0].start, key[0].stop))
-            self.data[key] = block
-
     lr, hr = scene(30, 6)
-    target = Recorder((120, 24, 5))
+    target = WriteRecorder((120, 24, 5))
     khf.fuse(lr, hr, nearest_method, tile=32, overlap=8, out=target)
-    rows = [r for a, b in target.writes for r in range(a, b)]
+    rows = [r for a, b, _, _ in target.writes for r in range(a, b)]
     assert rows == list(range(120))  # every row once, top to bottom
     assert len(target.writes) == len(plan_tiles((120, 24), 4, 32, 8, 4).rows)
     assert_close(target.data, nearest(lr, hr, 4), rtol=1e-6)

@@ -5,7 +5,7 @@ import importlib
 
 import numpy as np
 import pytest
-from harness import MSST_NET_TINY, assert_close, run_model
+from harness import MSST_NET_TINY, WriteRecorder, assert_close, run_model
 
 import keras_hsifusion as khf
 from keras_hsifusion import baselines
@@ -111,16 +111,8 @@ def test_local_methods_write_each_tile_core_once(monkeypatch):
     monkeypatch.setattr(fuse_module, "_fuse_numpy", spy)
     lr, hr = scene(30, 26, bands=7)
 
-    class Recorder:
-        def __init__(self, shape):
-            self.shape, self.data, self.writes = shape, np.zeros(shape, np.float32), []
-
-        def __setitem__(self, key, block):
-            self.writes.append((key[0].start, key[0].stop, key[1].start, key[1].stop))
-            self.data[key] = block
-
     in_memory = khf.fuse(lr, hr, "poly_detail_injection", tile=64, overlap=48)
-    target = Recorder(in_memory.shape)
+    target = WriteRecorder(in_memory.shape)
     khf.fuse(lr, hr, "poly_detail_injection", tile=64, overlap=48, out=target)
     np.testing.assert_array_equal(target.data, in_memory)
     rows = [r for a, b, c, d in target.writes for r in range(a, b)]
